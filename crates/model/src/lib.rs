@@ -8,6 +8,7 @@
 
 pub mod action;
 pub mod activation;
+pub mod endpoint;
 pub mod error;
 pub mod identity;
 pub mod limits;
@@ -19,6 +20,7 @@ pub mod time;
 
 pub use action::{Action, ActionLimits, Exec, ExecKind};
 pub use activation::{Activation, ActivationId, ActivationResponse, StatusCode};
+pub use endpoint::Endpoint;
 pub use error::{ErrorBody, ModelError};
 pub use identity::{Identity, UserLimits};
 pub use limits::SystemLimits;
