@@ -1,0 +1,39 @@
+//! Whirl's service-provider interfaces (SPIs): the traits behind which every pluggable part of the
+//! platform lives, their typed errors, and the conformance suites every implementation must pass.
+//!
+//! | SPI | module | implementations |
+//! |---|---|---|
+//! | [`LoadBalancer`] | [`loadbalancer`] | `lean` (in-process invoker), later `sharding`, `direct` |
+//! | [`ContainerFactory`] + [`Container`] | [`container`] | `process` (sandboxed processes), later `docker` |
+//! | [`LogStore`] | [`logstore`] | `activation` (into the record), later `file` and out-of-band |
+//! | [`Messaging`] | [`messaging`] | `memory`, later `nats` |
+//! | [`EntityStore`], [`ActivationStore`], [`SubjectStore`] | [`store`] | `sqlite` (embedded file), later `postgres` |
+//! | [`Authenticator`] | [`auth`] | `basic` (HTTP Basic over a subject store) |
+//!
+//! The controller and the invoker depend only on these traits and on `whirl-model`; the
+//! composition root (`whirl-compose`) is the only crate that names implementations.
+//! Every trait is object safe: implementations are chosen at run time from configuration.
+
+pub mod auth;
+pub mod container;
+pub mod loadbalancer;
+pub mod logstore;
+pub mod messaging;
+pub mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use auth::{AuthError, Authenticator};
+pub use container::{
+    CollectedLogs, Container, ContainerError, ContainerFactory, ContainerSpec, FactoryCapacity, LogLine, LogStream,
+};
+pub use loadbalancer::{
+    ActivationFuture, HealthStatus, InvokerHealth, LoadBalancer, LoadBalancerError,
+};
+pub use logstore::{LogContext, LogError, LogStore};
+pub use messaging::{Consumer, Delivery, Messaging, MessagingError, Producer};
+pub use store::{
+    ActivationQuery, ActivationStore, Collection, Document, EntityStore, ListQuery, PendingActivation, PutMode,
+    StoreError, StoreOutcome, SubjectRecord, SubjectStore,
+};
