@@ -29,7 +29,8 @@ pub use container::{
     CollectedLogs, Container, ContainerError, ContainerFactory, ContainerSpec, FactoryCapacity, LogLine, LogStream,
 };
 pub use loadbalancer::{
-    ActivationFuture, HealthStatus, InvokerHealth, LoadBalancer, LoadBalancerError,
+    ActivationFuture, HealthStatus, InvokerHealth, LoadBalancer, LoadBalancerError, LoadBalancerResolver,
+    SingleResolver,
 };
 pub use logstore::{LogContext, LogError, LogStore};
 pub use messaging::{Consumer, Delivery, Messaging, MessagingError, Producer};

@@ -77,3 +77,26 @@ pub trait LoadBalancer: Send + Sync + 'static {
     /// Stops dispatching and waits for in-flight activations to finish.
     async fn shutdown(&self) {}
 }
+
+/// Picks the load balancer that serves an action (by kind, or by an annotation where the operator
+/// allows it). Holds every balancer instance of the controller.
+pub trait LoadBalancerResolver: Send + Sync + 'static {
+    /// The balancer for this action.
+    fn resolve(&self, action: &Action) -> Arc<dyn LoadBalancer>;
+
+    /// Every balancer instance (for health views, metrics, throttles and shutdown).
+    fn all(&self) -> Vec<Arc<dyn LoadBalancer>>;
+}
+
+/// One balancer for everything.
+pub struct SingleResolver(pub Arc<dyn LoadBalancer>);
+
+impl LoadBalancerResolver for SingleResolver {
+    fn resolve(&self, _action: &Action) -> Arc<dyn LoadBalancer> {
+        self.0.clone()
+    }
+
+    fn all(&self) -> Vec<Arc<dyn LoadBalancer>> {
+        vec![self.0.clone()]
+    }
+}
