@@ -1,0 +1,223 @@
+// Whirl's Node.js action launcher (written out and started by whirl-runtime).
+//
+// Protocol, one JSON object per line:
+//   stdin:  {"id": 0, "init": {"dir", "file", "archive", "main", "name", "env"}}  (first line)
+//           {"id": N, "run": <the /run request body>}                           (then one per activation)
+//   fd 3:   {"id": N, "ok": true} | {"id": N, "result": <json>} | {"id": N, "error": "<message>"}
+// stdout and stderr are flushed before each answer, so the runtime's end-of-activation sentinels
+// follow all of the action's output.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const Module = require('module');
+const { pathToFileURL } = require('url');
+
+const ANSWERS = 3;
+const NOT_DICTIONARY = 'The action did not return a dictionary or array.';
+
+let entry = null;
+let exported = [];
+
+function flushed(stream) {
+  return new Promise((resolve) => {
+    try {
+      stream.write('', () => resolve());
+    } catch (e) {
+      resolve();
+    }
+  });
+}
+
+async function answer(text) {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  const buf = Buffer.from(text + '\n', 'utf8');
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(ANSWERS, buf, off, buf.length - off);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+function envelope(id, key, json) {
+  return `{"id":${id},"${key}":${json}}`;
+}
+
+// A text action is evaluated as OpenWhisk's nodejs runtime does: the function named by `main`
+// declared at top level, or else `module.exports[main]` / `exports[main]`.
+function loadText(file, main) {
+  if (!/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(main)) {
+    throw new Error(`Action entrypoint '${main}' is not a valid function name.`);
+  }
+  const code = fs.readFileSync(file, 'utf8');
+  const key = Symbol.for('whirl.entry');
+  const source = `${code}\n;module[Symbol.for('whirl.entry')] = (() => {
+    try { return ${main}; } catch (e) {
+      if (e && e.name === 'ReferenceError') { return module.exports.${main} || exports.${main}; }
+      throw e;
+    }
+  })();\n`;
+  const mod = new Module(file, module);
+  mod.filename = file;
+  mod.paths = Module._nodeModulePaths(path.dirname(file));
+  mod._compile(source, file);
+  mod.loaded = true;
+  return mod[key];
+}
+
+// An archive: `main` is `fn` (module from package.json `main`, or index.js) or `module.fn`.
+async function loadArchive(dir, main) {
+  const m = /^([^.]+)$|^([^.]+)\.(.+)$/.exec(main);
+  if (!m) throw new Error('Name of main function is not valid.');
+  const index = m[2];
+  const fn = m[3] || m[1];
+  if (index === undefined && !fs.existsSync(path.join(dir, 'package.json')) && !fs.existsSync(path.join(dir, 'index.js'))) {
+    throw new Error('Zipped actions must contain either package.json or index.js at the root.');
+  }
+  const target = index !== undefined ? path.join(dir, index) : dir;
+  let exports;
+  try {
+    exports = require(target);
+  } catch (e) {
+    if (e && (e.code === 'ERR_REQUIRE_ESM' || e.code === 'ERR_REQUIRE_ASYNC_MODULE')) {
+      exports = await import(pathToFileURL(require.resolve(target)).href);
+    } else {
+      throw e;
+    }
+  }
+  let handler = exports;
+  for (const part of fn.split('.')) handler = handler == null ? undefined : handler[part];
+  if (typeof handler !== 'function' && exports && exports.default && typeof exports.default === 'object') {
+    handler = exports.default[fn];
+  }
+  return handler;
+}
+
+async function init(id, msg) {
+  try {
+    for (const [k, v] of Object.entries(msg.env || {})) process.env[k] = v;
+    process.chdir(msg.dir);
+    const main = msg.main || 'main';
+    const handler = msg.archive ? await loadArchive(msg.dir, main) : loadText(msg.file, main);
+    if (typeof handler !== 'function') {
+      throw `Action entrypoint '${main}' is not a function.`;
+    }
+    entry = handler;
+  } catch (error) {
+    console.error('Error during initialization:', error);
+    const detail = error && error.stack ? String(error.stack) : String(error);
+    await answer(envelope(id, 'error', JSON.stringify(`Initialization has failed due to: ${detail}`)));
+    return;
+  }
+  await answer(envelope(id, 'ok', 'true'));
+}
+
+// Like the serialize-error package OpenWhisk's runtime uses: errors become plain objects.
+function serializeError(value, seen = new WeakSet()) {
+  if (typeof value === 'function') return `[Function: ${value.name || 'anonymous'}]`;
+  if (value === null || typeof value !== 'object') return value;
+  if (seen.has(value)) return '[Circular]';
+  seen.add(value);
+  if (Buffer.isBuffer(value)) return '[object Buffer]';
+  if (typeof value.toJSON === 'function' && !(value instanceof Error)) return value.toJSON();
+  if (Array.isArray(value)) return value.map((v) => serializeError(v, seen));
+  const out = {};
+  for (const k of Object.keys(value)) {
+    if (typeof value[k] !== 'function') out[k] = serializeError(value[k], seen);
+  }
+  if (value instanceof Error) {
+    for (const k of ['name', 'message', 'stack', 'code', 'cause']) {
+      if (value[k] !== undefined && !(k in out)) out[k] = serializeError(value[k], seen);
+    }
+  }
+  return out;
+}
+
+async function run(id, request) {
+  request = request || {};
+  const present = [];
+  for (const [k, v] of Object.entries(request)) {
+    if (k === 'value') continue;
+    const name = '__OW_' + k.toUpperCase();
+    process.env[name] = typeof v === 'string' ? v : JSON.stringify(v);
+    present.push(name);
+  }
+  for (const stale of exported) if (!present.includes(stale)) delete process.env[stale];
+  exported = present;
+  const params = request.value === undefined || request.value === null ? {} : request.value;
+
+  let result;
+  try {
+    result = entry(params);
+  } catch (error) {
+    // A synchronous throw: OpenWhisk's nodejs runtime answers 502 "An error has occurred: ...".
+    console.error(error);
+    await answer(envelope(id, 'error', JSON.stringify(`An error has occurred: ${error}`)));
+    return;
+  }
+  try {
+    result = await result;
+  } catch (error) {
+    // A rejected promise is a result holding the (serialized) rejection reason.
+    result = { error: error ? serializeError(error) : {} };
+  }
+  if (result === undefined) result = {};
+  let json;
+  try {
+    json = result !== null && typeof result === 'object' ? JSON.stringify(result) : undefined;
+  } catch (error) {
+    await answer(envelope(id, 'error', JSON.stringify(`The action returned a result that is not JSON serializable: ${error}`)));
+    return;
+  }
+  if (json === undefined) {
+    console.error(`Result must be of type object but has type "${result === null ? 'null' : typeof result}":`, result);
+    await answer(envelope(id, 'error', JSON.stringify(NOT_DICTIONARY)));
+    return;
+  }
+  await answer(envelope(id, 'result', json));
+}
+
+async function handle(line) {
+  const msg = JSON.parse(line);
+  const id = Number.isInteger(msg.id) ? msg.id : 0;
+  if (msg.init) return init(id, msg.init);
+  if (entry === null) return answer(envelope(id, 'error', JSON.stringify('System not initialized.')));
+  return run(id, msg.run);
+}
+
+// Requests are handled one at a time, in order; with request ids in place, a concurrent mode
+// only has to stop waiting here.
+const queue = [];
+let busy = false;
+function pump() {
+  if (busy || queue.length === 0) return;
+  busy = true;
+  const line = queue.shift();
+  handle(line)
+    .catch((e) => {
+      console.error('whirl launcher failure:', e);
+      process.exit(70);
+    })
+    .finally(() => {
+      busy = false;
+      pump();
+    });
+}
+
+let pending = [];
+process.stdin.on('data', (chunk) => {
+  let start = 0;
+  let nl;
+  while ((nl = chunk.indexOf(10, start)) !== -1) {
+    pending.push(chunk.subarray(start, nl));
+    queue.push(Buffer.concat(pending).toString('utf8'));
+    pending = [];
+    start = nl + 1;
+  }
+  if (start < chunk.length) pending.push(chunk.subarray(start));
+  pump();
+});
+process.stdin.on('end', () => process.exit(0));

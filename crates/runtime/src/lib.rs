@@ -1,0 +1,136 @@
+//! Whirl's own in-container action runtime.
+//!
+//! An HTTP/1.1 server that speaks OpenWhisk's action-runtime protocol exactly (`POST /init`, then
+//! `POST /run` once per activation), so the platform can start it in any sandbox or container and
+//! talk to it the same way it talks to OpenWhisk's own runtime images, which stay interchangeable
+//! with it.
+//!
+//! # Design: an action loop
+//!
+//! One *launcher* process per container holds the action's code, loaded once. Each activation is
+//! one JSON line written to the launcher's stdin; the launcher answers with one JSON line on file
+//! descriptor 3 (a pipe). Its stdout and stderr are inherited, so user output goes wherever the
+//! container's output goes. After each activation the runtime itself prints OpenWhisk's sentinel
+//! line on its stdout and stderr, so log collectors can frame the activation's logs; launchers
+//! flush their own output before answering, so user output always precedes the sentinels.
+//!
+//! * `python` and `node`: our launcher scripts (embedded in the binary, written to the work dir)
+//!   are started when the runtime boots, before `/init`, so a prewarmed container already has its
+//!   interpreter loaded. The first line they read is the init message.
+//! * `native`: the uploaded executable is started at `/init` and speaks OpenWhisk's actionloop
+//!   protocol (the `/run` body as one line in, the result as one line out on fd 3), so existing
+//!   OpenWhisk actionloop executables work unchanged.
+//!
+//! The server is single-threaded (a current-thread tokio runtime, no helper threads) and serves
+//! one activation at a time; the line protocol to python and node launchers carries a request
+//! id, which is the seam for intra-container concurrency.
+
+mod code;
+mod process;
+mod server;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub use whirl_model::manifest::Launcher;
+
+/// The sentinel OpenWhisk's log collectors wait for, once on stdout and once on stderr, after each
+/// activation.
+pub const SENTINEL: &str = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
+
+/// Where the runtime listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A unix domain socket at this path (a stale socket file is replaced).
+    Unix(PathBuf),
+    /// A TCP `host:port` (resolved once at startup).
+    Tcp(String),
+}
+
+impl FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("unix: needs a socket path".into());
+            }
+            Ok(Listen::Unix(PathBuf::from(path)))
+        } else if let Some(addr) = s.strip_prefix("tcp:") {
+            if !addr.contains(':') {
+                return Err(format!("tcp:{addr} needs host:port"));
+            }
+            Ok(Listen::Tcp(addr.to_string()))
+        } else {
+            Err(format!("'{s}' is neither unix:/path nor tcp:host:port"))
+        }
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
+            Listen::Tcp(a) => write!(f, "tcp:{a}"),
+        }
+    }
+}
+
+/// Parses a launcher name as the runtimes manifest spells it.
+pub fn parse_launcher(s: &str) -> Result<Launcher, String> {
+    match s {
+        "python" => Ok(Launcher::Python),
+        "node" => Ok(Launcher::Node),
+        "native" => Ok(Launcher::Native),
+        other => Err(format!("unknown launcher '{other}' (expected python, node or native)")),
+    }
+}
+
+/// Arguments of `whirl runtime`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuntimeArgs {
+    /// Where to serve the action protocol: `unix:/path/to.sock` or `tcp:host:port`.
+    #[arg(long, default_value = "tcp:0.0.0.0:8080")]
+    pub listen: Listen,
+    /// How the action's code is loaded and run: python, node or native.
+    #[arg(long, value_parser = parse_launcher)]
+    pub launcher: Launcher,
+    /// Interpreter to run the launcher with (default: python3 or node from PATH; unused for native).
+    #[arg(long)]
+    pub command: Option<PathBuf>,
+    /// Directory where the action's code is unpacked (default: a fresh temporary directory,
+    /// removed on exit).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// Runs the runtime until SIGTERM or SIGINT, then returns `Ok(())`.
+///
+/// Builds its own current-thread tokio runtime and starts no threads, so it is safe to call in a
+/// process that has just forked.
+pub fn run(args: RuntimeArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, server::serve(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listen() {
+        assert_eq!("unix:/tmp/x.sock".parse::<Listen>().unwrap(), Listen::Unix("/tmp/x.sock".into()));
+        assert_eq!("tcp:0.0.0.0:8080".parse::<Listen>().unwrap(), Listen::Tcp("0.0.0.0:8080".into()));
+        assert!("tcp:nohost".parse::<Listen>().is_err());
+        assert!("/tmp/x".parse::<Listen>().is_err());
+        assert_eq!(Listen::Unix("/a".into()).to_string(), "unix:/a");
+    }
+
+    #[test]
+    fn parses_launchers() {
+        assert_eq!(parse_launcher("node").unwrap(), Launcher::Node);
+        assert!(parse_launcher("java").is_err());
+    }
+}
