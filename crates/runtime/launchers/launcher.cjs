@@ -11,6 +11,7 @@
 const fs = require('fs');
 const path = require('path');
 const Module = require('module');
+const vm = require('vm');
 const { pathToFileURL } = require('url');
 
 const ANSWERS = 3;
@@ -53,6 +54,8 @@ function loadText(file, main) {
     throw new Error(`Action entrypoint '${main}' is not a valid function name.`);
   }
   const code = fs.readFileSync(file, 'utf8');
+  // Compile the code alone first, so a syntax error points into it rather than at our epilogue.
+  vm.compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: file });
   const key = Symbol.for('whirl.entry');
   const source = `${code}\n;module[Symbol.for('whirl.entry')] = (() => {
     try { return ${main}; } catch (e) {
@@ -108,7 +111,11 @@ async function init(id, msg) {
     entry = handler;
   } catch (error) {
     console.error('Error during initialization:', error);
-    const detail = error && error.stack ? String(error.stack) : String(error);
+    let detail = error && error.stack ? String(error.stack) : String(error);
+    if (error instanceof SyntaxError) {
+      // The frames would all be the launcher's; the location and message are what matter.
+      detail = detail.split('\n').filter((l) => !l.startsWith('    at ')).join('\n').trim();
+    }
     await answer(envelope(id, 'error', JSON.stringify(`Initialization has failed due to: ${detail}`)));
     return;
   }

@@ -43,7 +43,9 @@ impl InitValue {
     /// The `env` entries as environment strings, the way OpenWhisk runtimes set them: strings as
     /// they are, null as empty, anything else as JSON text.
     pub fn env_strings(&self) -> Vec<(String, String)> {
-        let Some(env) = &self.env else { return Vec::new() };
+        let Some(env) = &self.env else {
+            return Vec::new();
+        };
         env.iter()
             .map(|(k, v)| {
                 let s = match v {
@@ -79,7 +81,9 @@ fn decode_base64(code: &str) -> Result<Vec<u8>, String> {
     let engine = base64::engine::general_purpose::STANDARD;
     engine.decode(code).or_else(|_| {
         let compact: String = code.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        engine.decode(compact).map_err(|e| format!("The action's code is not valid base64: {e}."))
+        engine
+            .decode(compact)
+            .map_err(|e| format!("The action's code is not valid base64: {e}."))
     })
 }
 
@@ -95,12 +99,18 @@ fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<(), String>
 fn extract(zip: &[u8], dir: &Path) -> Result<(), String> {
     let mut archive = zip::ZipArchive::new(Cursor::new(zip))
         .map_err(|e| format!("There was an error uncompressing the action archive: {e}."))?;
-    archive.extract(dir).map_err(|e| format!("There was an error uncompressing the action archive: {e}."))
+    archive
+        .extract(dir)
+        .map_err(|e| format!("There was an error uncompressing the action archive: {e}."))
 }
 
 /// Writes the action's code under `work_dir/action` in the shape `launcher` expects.
 /// Errors are the user-facing `/init` failure message.
-pub(crate) fn unpack(launcher: Launcher, work_dir: &Path, init: &InitValue) -> Result<Unpacked, String> {
+pub(crate) fn unpack(
+    launcher: Launcher,
+    work_dir: &Path,
+    init: &InitValue,
+) -> Result<Unpacked, String> {
     let code = match init.code.as_deref() {
         Some(c) if !c.is_empty() => c,
         _ => return Err("Missing main/no code to execute.".into()),
@@ -111,7 +121,11 @@ pub(crate) fn unpack(launcher: Launcher, work_dir: &Path, init: &InitValue) -> R
     }
     fs::create_dir_all(&dir).map_err(|e| format!("Unable to create {}: {e}.", dir.display()))?;
 
-    let binary = if init.binary.unwrap_or(false) { Some(decode_base64(code)?) } else { None };
+    let binary = if init.binary.unwrap_or(false) {
+        Some(decode_base64(code)?)
+    } else {
+        None
+    };
     let zip = binary.as_deref().filter(|b| is_zip(b));
     if let Some(zip) = zip {
         extract(zip, &dir)?;
@@ -124,7 +138,11 @@ pub(crate) fn unpack(launcher: Launcher, work_dir: &Path, init: &InitValue) -> R
                 if !file.is_file() {
                     return Err("Zip file does not include __main__.py".into());
                 }
-                Unpacked { dir, file: Some(file), archive: true }
+                Unpacked {
+                    dir,
+                    file: Some(file),
+                    archive: true,
+                }
             }
             (None, Some(_)) => {
                 return Err("The action's binary code is not a zip archive.".into());
@@ -132,11 +150,19 @@ pub(crate) fn unpack(launcher: Launcher, work_dir: &Path, init: &InitValue) -> R
             (None, None) => {
                 let file = dir.join("__main__.py");
                 write_file(&file, code.as_bytes(), false)?;
-                Unpacked { dir, file: Some(file), archive: false }
+                Unpacked {
+                    dir,
+                    file: Some(file),
+                    archive: false,
+                }
             }
         },
         Launcher::Node => match (zip, &binary) {
-            (Some(_), _) => Unpacked { dir, file: None, archive: true },
+            (Some(_), _) => Unpacked {
+                dir,
+                file: None,
+                archive: true,
+            },
             (None, Some(_)) => {
                 return Err(
                     "There was an error uncompressing the action archive. The file type is unsupported".into(),
@@ -145,7 +171,11 @@ pub(crate) fn unpack(launcher: Launcher, work_dir: &Path, init: &InitValue) -> R
             (None, None) => {
                 let file = dir.join("index.js");
                 write_file(&file, code.as_bytes(), false)?;
-                Unpacked { dir, file: Some(file), archive: false }
+                Unpacked {
+                    dir,
+                    file: Some(file),
+                    archive: false,
+                }
             }
         },
         Launcher::Native => {
@@ -153,22 +183,40 @@ pub(crate) fn unpack(launcher: Launcher, work_dir: &Path, init: &InitValue) -> R
             match (zip, &binary) {
                 (Some(_), _) => {
                     if !file.is_file() {
-                        return Err("Zip file does not include an executable named 'exec' at its root.".into());
+                        return Err(
+                            "Zip file does not include an executable named 'exec' at its root."
+                                .into(),
+                        );
                     }
                     fs::set_permissions(&file, fs::Permissions::from_mode(0o755))
                         .map_err(|e| format!("Unable to make exec executable: {e}."))?;
-                    Unpacked { dir, file: Some(file), archive: true }
+                    Unpacked {
+                        dir,
+                        file: Some(file),
+                        archive: true,
+                    }
                 }
                 (None, Some(bytes)) => {
                     write_file(&file, bytes, true)?;
-                    Unpacked { dir, file: Some(file), archive: false }
+                    Unpacked {
+                        dir,
+                        file: Some(file),
+                        archive: false,
+                    }
                 }
                 (None, None) => {
                     if !code.starts_with("#!") {
-                        return Err("A native action given as text must be a script starting with '#!'.".into());
+                        return Err(
+                            "A native action given as text must be a script starting with '#!'."
+                                .into(),
+                        );
                     }
                     write_file(&file, code.as_bytes(), true)?;
-                    Unpacked { dir, file: Some(file), archive: false }
+                    Unpacked {
+                        dir,
+                        file: Some(file),
+                        archive: false,
+                    }
                 }
             }
         }
@@ -186,7 +234,8 @@ mod tests {
         {
             let mut w = zip::ZipWriter::new(&mut buf);
             for (name, body) in files {
-                w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+                w.start_file(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
                 w.write_all(body.as_bytes()).unwrap();
             }
             w.finish().unwrap();
@@ -195,14 +244,19 @@ mod tests {
     }
 
     fn init(code: &str, binary: bool) -> InitValue {
-        InitValue { code: Some(code.into()), binary: Some(binary), ..Default::default() }
+        InitValue {
+            code: Some(code.into()),
+            binary: Some(binary),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn env_strings_follow_openwhisk() {
-        let v: InitValue =
-            serde_json::from_value(serde_json::json!({"env": {"A": "x", "B": 1, "C": null, "D": {"k": true}}}))
-                .unwrap();
+        let v: InitValue = serde_json::from_value(
+            serde_json::json!({"env": {"A": "x", "B": 1, "C": null, "D": {"k": true}}}),
+        )
+        .unwrap();
         let mut env = v.env_strings();
         env.sort();
         assert_eq!(
@@ -220,20 +274,36 @@ mod tests {
     #[test]
     fn unpacks_each_shape() {
         let dir = tempfile::tempdir().unwrap();
-        let u = unpack(Launcher::Python, dir.path(), &init("def main(a): return a", false)).unwrap();
+        let u = unpack(
+            Launcher::Python,
+            dir.path(),
+            &init("def main(a): return a", false),
+        )
+        .unwrap();
         assert!(u.file.unwrap().ends_with("action/__main__.py"));
 
         let z = zip_of(&[("__main__.py", "def main(a): return a")]);
-        assert!(unpack(Launcher::Python, dir.path(), &init(&z, true)).unwrap().archive);
+        assert!(
+            unpack(Launcher::Python, dir.path(), &init(&z, true))
+                .unwrap()
+                .archive
+        );
         let z = zip_of(&[("other.py", "")]);
-        assert!(unpack(Launcher::Python, dir.path(), &init(&z, true)).unwrap_err().contains("__main__.py"));
+        assert!(unpack(Launcher::Python, dir.path(), &init(&z, true))
+            .unwrap_err()
+            .contains("__main__.py"));
 
         let z = zip_of(&[("exec", "#!/bin/sh\n")]);
         let u = unpack(Launcher::Native, dir.path(), &init(&z, true)).unwrap();
         let mode = fs::metadata(u.file.unwrap()).unwrap().permissions().mode();
         assert_eq!(mode & 0o111, 0o111);
         assert!(unpack(Launcher::Native, dir.path(), &init("echo hi", false)).is_err());
-        assert!(unpack(Launcher::Native, dir.path(), &init("#!/bin/sh\necho", false)).is_ok());
+        assert!(unpack(
+            Launcher::Native,
+            dir.path(),
+            &init("#!/bin/sh\necho", false)
+        )
+        .is_ok());
         assert!(unpack(Launcher::Node, dir.path(), &init("not base64!", true)).is_err());
         assert!(unpack(Launcher::Node, dir.path(), &init("", false)).is_err());
     }

@@ -83,7 +83,9 @@ pub fn parse_launcher(s: &str) -> Result<Launcher, String> {
         "python" => Ok(Launcher::Python),
         "node" => Ok(Launcher::Node),
         "native" => Ok(Launcher::Native),
-        other => Err(format!("unknown launcher '{other}' (expected python, node or native)")),
+        other => Err(format!(
+            "unknown launcher '{other}' (expected python, node or native)"
+        )),
     }
 }
 
@@ -110,7 +112,9 @@ pub struct RuntimeArgs {
 /// Builds its own current-thread tokio runtime and starts no threads, so it is safe to call in a
 /// process that has just forked.
 pub fn run(args: RuntimeArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, server::serve(args))
 }
@@ -121,8 +125,14 @@ mod tests {
 
     #[test]
     fn parses_listen() {
-        assert_eq!("unix:/tmp/x.sock".parse::<Listen>().unwrap(), Listen::Unix("/tmp/x.sock".into()));
-        assert_eq!("tcp:0.0.0.0:8080".parse::<Listen>().unwrap(), Listen::Tcp("0.0.0.0:8080".into()));
+        assert_eq!(
+            "unix:/tmp/x.sock".parse::<Listen>().unwrap(),
+            Listen::Unix("/tmp/x.sock".into())
+        );
+        assert_eq!(
+            "tcp:0.0.0.0:8080".parse::<Listen>().unwrap(),
+            Listen::Tcp("0.0.0.0:8080".into())
+        );
         assert!("tcp:nohost".parse::<Listen>().is_err());
         assert!("/tmp/x".parse::<Listen>().is_err());
         assert_eq!(Listen::Unix("/a".into()).to_string(), "unix:/a");

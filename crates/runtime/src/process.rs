@@ -68,15 +68,30 @@ impl ActionProcess {
         let mut child = cmd.spawn()?;
         // Our copy of the write end must go, or we would never see end-of-file when the child dies.
         drop(write_end);
-        let stdin = child.stdin.take().ok_or_else(|| io::Error::other("child has no stdin"))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| io::Error::other("child has no stdin"))?;
         let replies = BufReader::with_capacity(64 * 1024, pipe::Receiver::from_owned_fd(read_end)?);
-        Ok(Self { child, stdin, replies, out: Vec::with_capacity(4096), line: Vec::with_capacity(4096) })
+        Ok(Self {
+            child,
+            stdin,
+            replies,
+            out: Vec::with_capacity(4096),
+            line: Vec::with_capacity(4096),
+        })
     }
 
     /// Sends `self.out` and reads one reply line into `self.line`.
     pub async fn exchange(&mut self) -> Result<(), Exited> {
         self.line.clear();
-        let Self { child, stdin, replies, out, line } = self;
+        let Self {
+            child,
+            stdin,
+            replies,
+            out,
+            line,
+        } = self;
         let io = async {
             stdin.write_all(out).await?;
             stdin.flush().await?;
@@ -89,7 +104,12 @@ impl ActionProcess {
     /// Reads one line into `self.line` without sending anything (an actionloop ack).
     pub async fn read_line(&mut self) -> Result<(), Exited> {
         self.line.clear();
-        let Self { child, replies, line, .. } = self;
+        let Self {
+            child,
+            replies,
+            line,
+            ..
+        } = self;
         let outcome = Self::race(child, replies.read_until(b'\n', line)).await?;
         Self::finish(child, line, outcome).await
     }
@@ -107,7 +127,11 @@ impl ActionProcess {
         }
     }
 
-    async fn finish(child: &mut Child, line: &mut Vec<u8>, outcome: io::Result<usize>) -> Result<(), Exited> {
+    async fn finish(
+        child: &mut Child,
+        line: &mut Vec<u8>,
+        outcome: io::Result<usize>,
+    ) -> Result<(), Exited> {
         match outcome {
             Ok(_) if line.last() == Some(&b'\n') => {
                 line.pop();
@@ -117,7 +141,9 @@ impl ActionProcess {
                 Ok(())
             }
             // End of file on fd 3: the process closed it, most likely by exiting.
-            Ok(_) => Err(Exited(exit_status_soon(child, "closed file descriptor 3").await)),
+            Ok(_) => Err(Exited(
+                exit_status_soon(child, "closed file descriptor 3").await,
+            )),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 Err(Exited(exit_status_soon(child, "closed its stdin").await))
             }

@@ -62,7 +62,9 @@ pub(crate) async fn serve(args: RuntimeArgs) -> anyhow::Result<()> {
             dir.canonicalize()?
         }
         None => {
-            temp = tempfile::Builder::new().prefix("whirl-runtime-").tempdir()?;
+            temp = tempfile::Builder::new()
+                .prefix("whirl-runtime-")
+                .tempdir()?;
             temp.path().canonicalize()?
         }
     };
@@ -162,7 +164,12 @@ async fn handle(state: Rc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("Error reading request body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("Error reading request body: {e}"),
+            )
+        }
     };
     if is_init {
         init(state, body).await
@@ -178,7 +185,12 @@ async fn init(state: Rc<State>, body: Bytes) -> Response<Body> {
     let value = match serde_json::from_slice::<InitBody>(&body) {
         Ok(InitBody { value: Some(v) }) => v,
         Ok(InitBody { value: None }) => InitValue::default(),
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("Error unmarshaling request: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("Error unmarshaling request: {e}"),
+            )
+        }
     };
     if value.code.as_deref().is_none_or(str::is_empty) {
         return error(StatusCode::FORBIDDEN, "Missing main/no code to execute.");
@@ -207,7 +219,10 @@ async fn init(state: Rc<State>, body: Bytes) -> Response<Body> {
     match rx.await {
         Ok(Ok(())) => json(StatusCode::OK, Bytes::from_static(b"{\"ok\":true}")),
         Ok(Err(msg)) => error(StatusCode::BAD_GATEWAY, &msg),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Initialization was interrupted."),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Initialization was interrupted.",
+        ),
     }
 }
 
@@ -218,7 +233,10 @@ async fn run(state: Rc<State>, body: Bytes) -> Response<Body> {
     }
     if !is_json_object(&body) {
         sentinels();
-        return error(StatusCode::BAD_REQUEST, "The request body must be a JSON object.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The request body must be a JSON object.",
+        );
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let runner = state.runner.clone();
@@ -230,7 +248,10 @@ async fn run(state: Rc<State>, body: Bytes) -> Response<Body> {
     });
     match rx.await {
         Ok((status, body)) => json(status, body),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "The activation was interrupted."),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The activation was interrupted.",
+        ),
     }
 }
 
@@ -242,7 +263,8 @@ fn is_json_object(body: &[u8]) -> bool {
 fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -324,26 +346,39 @@ impl Runner {
     /// For python and node, starts the interpreter with our launcher right away, so a prewarmed
     /// container has it loaded before `/init`.
     fn boot(launcher: Launcher, command: Option<&Path>, work_dir: &Path) -> Self {
-        let mut runner = Runner { launcher, process: None, gone: None, next_id: 1 };
+        let mut runner = Runner {
+            launcher,
+            process: None,
+            gone: None,
+            next_id: 1,
+        };
         let (script, name, default_cmd) = match launcher {
             Launcher::Python => (PYTHON_LAUNCHER, ".whirl-launcher.py", "python3"),
             Launcher::Node => (NODE_LAUNCHER, ".whirl-launcher.cjs", "node"),
             Launcher::Native => return runner,
         };
         let script_path = work_dir.join(name);
-        let program: OsString = command.map(|c| c.as_os_str().to_owned()).unwrap_or_else(|| default_cmd.into());
+        let program: OsString = command
+            .map(|c| c.as_os_str().to_owned())
+            .unwrap_or_else(|| default_cmd.into());
         let started = std::fs::write(&script_path, script).and_then(|()| {
             ActionProcess::spawn(
                 &program,
                 &[script_path.as_os_str()],
                 work_dir,
-                [("PYTHONIOENCODING", "UTF-8"), ("PYTHONDONTWRITEBYTECODE", "1")],
+                [
+                    ("PYTHONIOENCODING", "UTF-8"),
+                    ("PYTHONDONTWRITEBYTECODE", "1"),
+                ],
             )
         });
         match started {
             Ok(p) => runner.process = Some(p),
             Err(e) => {
-                let msg = format!("The {} launcher could not be started: {e}.", program.to_string_lossy());
+                let msg = format!(
+                    "The {} launcher could not be started: {e}.",
+                    program.to_string_lossy()
+                );
                 let _ = writeln!(std::io::stderr(), "whirl runtime: {msg}");
                 runner.gone = Some(msg);
             }
@@ -353,13 +388,22 @@ impl Runner {
 
     fn gone_message(&self, init: bool) -> String {
         self.gone.clone().unwrap_or_else(|| {
-            if init { messages::ABNORMAL_INIT } else { messages::ABNORMAL_RUN }.to_string()
+            if init {
+                messages::ABNORMAL_INIT
+            } else {
+                messages::ABNORMAL_RUN
+            }
+            .to_string()
         })
     }
 
     fn died(&mut self, init: bool, how: Exited) -> String {
         self.process = None;
-        let base = if init { messages::ABNORMAL_INIT } else { messages::ABNORMAL_RUN };
+        let base = if init {
+            messages::ABNORMAL_INIT
+        } else {
+            messages::ABNORMAL_RUN
+        };
         let msg = format!("{base} The process {}.", how.0);
         self.gone = Some(msg.clone());
         msg
@@ -373,8 +417,14 @@ impl Runner {
     }
 
     async fn init_script(&mut self, unpacked: &Unpacked, value: &InitValue) -> Result<(), String> {
-        let Some(process) = self.process.as_mut() else { return Err(self.gone_message(true)) };
-        let env = value.env_strings().into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        let Some(process) = self.process.as_mut() else {
+            return Err(self.gone_message(true));
+        };
+        let env = value
+            .env_strings()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
         let message = InitMessage {
             id: 0,
             init: InitDetails {
@@ -396,21 +446,31 @@ impl Runner {
         let outcome = match reply {
             Ok(Reply { ok: Some(true), .. }) => Ok(()),
             Ok(Reply { error: Some(e), .. }) => Err(e.into_owned()),
-            _ => Err(format!("The launcher answered /init with '{}'.", String::from_utf8_lossy(&process.line))),
+            _ => Err(format!(
+                "The launcher answered /init with '{}'.",
+                String::from_utf8_lossy(&process.line)
+            )),
         };
         process.trim();
         outcome
     }
 
     async fn init_native(&mut self, unpacked: &Unpacked, value: &InitValue) -> Result<(), String> {
-        let exec = unpacked.file.as_deref().ok_or("The action has no executable.")?;
+        let exec = unpacked
+            .file
+            .as_deref()
+            .ok_or("The action has no executable.")?;
         let env = value.env_strings();
         // OpenWhisk's actionloop option: the executable first acknowledges with {"ok":true}.
         let wait_for_ack = std::env::var_os("OW_WAIT_FOR_ACK").is_some_and(|v| !v.is_empty());
         let ack_env = wait_for_ack.then_some(("__OW_WAIT_FOR_ACK", "1"));
-        let env_iter = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(ack_env);
-        let mut process = ActionProcess::spawn(exec.as_os_str(), &[] as &[&OsStr], &unpacked.dir, env_iter)
-            .map_err(|e| format!("Cannot start action: {e}."))?;
+        let env_iter = env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(ack_env);
+        let mut process =
+            ActionProcess::spawn(exec.as_os_str(), &[] as &[&OsStr], &unpacked.dir, env_iter)
+                .map_err(|e| format!("Cannot start action: {e}."))?;
         if wait_for_ack {
             if let Err(how) = process.read_line().await {
                 return Err(self.died(true, how));
@@ -433,7 +493,10 @@ impl Runner {
         self.next_id += 1;
         let launcher = self.launcher;
         let Some(process) = self.process.as_mut() else {
-            return (StatusCode::BAD_GATEWAY, error_body(&self.gone_message(false)));
+            return (
+                StatusCode::BAD_GATEWAY,
+                error_body(&self.gone_message(false)),
+            );
         };
         let out = &mut process.out;
         out.clear();
@@ -454,17 +517,29 @@ impl Runner {
         let answer = match launcher {
             Launcher::Native => match serde_json::from_slice::<&RawValue>(&process.line) {
                 Ok(raw) => result_response(raw),
-                Err(_) => (StatusCode::BAD_GATEWAY, error_body(messages::NOT_DICTIONARY)),
-            },
-            Launcher::Python | Launcher::Node => match serde_json::from_slice::<Reply>(&process.line) {
-                Ok(Reply { id: Some(got), .. }) if got != id => (
+                Err(_) => (
                     StatusCode::BAD_GATEWAY,
-                    error_body(&format!("The launcher answered request {got} instead of {id}.")),
+                    error_body(messages::NOT_DICTIONARY),
                 ),
-                Ok(Reply { result: Some(raw), .. }) => result_response(raw),
-                Ok(Reply { error: Some(e), .. }) => (StatusCode::BAD_GATEWAY, error_body(&e)),
-                _ => (StatusCode::BAD_GATEWAY, error_body(messages::NOT_DICTIONARY)),
             },
+            Launcher::Python | Launcher::Node => {
+                match serde_json::from_slice::<Reply>(&process.line) {
+                    Ok(Reply { id: Some(got), .. }) if got != id => (
+                        StatusCode::BAD_GATEWAY,
+                        error_body(&format!(
+                            "The launcher answered request {got} instead of {id}."
+                        )),
+                    ),
+                    Ok(Reply {
+                        result: Some(raw), ..
+                    }) => result_response(raw),
+                    Ok(Reply { error: Some(e), .. }) => (StatusCode::BAD_GATEWAY, error_body(&e)),
+                    _ => (
+                        StatusCode::BAD_GATEWAY,
+                        error_body(messages::NOT_DICTIONARY),
+                    ),
+                }
+            }
         };
         process.trim();
         answer
@@ -476,12 +551,18 @@ fn result_response(raw: &RawValue) -> (StatusCode, Bytes) {
     let text = raw.get().trim_ascii();
     match text.as_bytes().first() {
         Some(b'{') | Some(b'[') => (StatusCode::OK, Bytes::copy_from_slice(text.as_bytes())),
-        _ => (StatusCode::BAD_GATEWAY, error_body(messages::NOT_DICTIONARY)),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            error_body(messages::NOT_DICTIONARY),
+        ),
     }
 }
 
 /// Appends a JSON text as one line: raw newlines can only be insignificant whitespace in valid
 /// JSON, so they become spaces.
 fn push_single_line(out: &mut Vec<u8>, json: &[u8]) {
-    out.extend(json.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+    out.extend(
+        json.iter()
+            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+    );
 }

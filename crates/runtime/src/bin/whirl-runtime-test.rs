@@ -4,7 +4,10 @@
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "whirl-runtime-test", about = "Whirl's action runtime (development launcher)")]
+#[command(
+    name = "whirl-runtime-test",
+    about = "Whirl's action runtime (development launcher)"
+)]
 struct Cli {
     #[command(flatten)]
     args: whirl_runtime::RuntimeArgs,

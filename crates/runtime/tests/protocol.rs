@@ -1,0 +1,773 @@
+//! End-to-end tests: the real runtime binary on a unix socket, real python3, node and /bin/sh,
+//! talked to over HTTP/1.1, with its stdout and stderr captured to check the sentinels.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+const SENTINEL: &str = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
+const NOT_DICTIONARY: &str = "The action did not return a dictionary or array.";
+
+struct Server {
+    child: Child,
+    socket: PathBuf,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+fn capture(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let sink = buf.clone();
+    std::thread::spawn(move || {
+        let mut stream = stream;
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = stream.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    });
+    buf
+}
+
+impl Server {
+    fn start(launcher: &str) -> Server {
+        Self::start_with(launcher, &[])
+    }
+
+    fn start_with(launcher: &str, env: &[(&str, &str)]) -> Server {
+        let command = match launcher {
+            "python" => Some("/usr/bin/python3"),
+            "node" => Some("/usr/bin/node"),
+            _ => None,
+        };
+        Self::spawn(launcher, env, command)
+    }
+
+    fn spawn(launcher: &str, env: &[(&str, &str)], command: Option<&str>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("runtime.sock");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_whirl-runtime-test"));
+        cmd.arg("--listen")
+            .arg(format!("unix:{}", socket.display()))
+            .arg("--launcher")
+            .arg(launcher)
+            .arg("--work-dir")
+            .arg(dir.path().join("work"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(command) = command {
+            cmd.arg("--command").arg(command);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = capture(child.stdout.take().unwrap());
+        let stderr = capture(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "runtime did not start listening");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Server {
+            child,
+            socket,
+            stdout,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (status, text) = self.post_raw(path, body.to_string().as_bytes());
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        (status, value)
+    }
+
+    fn post_raw(&self, path: &str, body: &[u8]) -> (u16, String) {
+        let mut s = UnixStream::connect(&self.socket).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let resp = String::from_utf8(resp).unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, body.to_string())
+    }
+
+    fn init(&self, value: Value) -> (u16, Value) {
+        self.post("/init", &json!({ "value": value }))
+    }
+
+    fn init_text(&self, code: &str) {
+        let (status, body) =
+            self.init(json!({ "name": "test", "main": "main", "code": code, "binary": false }));
+        assert_eq!((status, body), (200, json!({"ok": true})));
+    }
+
+    fn run(&self, value: Value) -> (u16, Value) {
+        self.post(
+            "/run",
+            &json!({
+                "value": value,
+                "namespace": "guest",
+                "action_name": "/guest/test",
+                "action_version": "0.0.1",
+                "activation_id": "0123456789abcdef0123456789abcdef",
+                "transaction_id": "tid-1",
+                "deadline": "1700000000000",
+                "api_key": "user:pass",
+            }),
+        )
+    }
+
+    /// Waits until both streams hold `n` sentinels; returns (stdout, stderr).
+    fn wait_sentinels(&self, n: usize) -> (String, String) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.stdout.lock().unwrap().clone();
+            let err = self.stderr.lock().unwrap().clone();
+            if out.matches(SENTINEL).count() >= n && err.matches(SENTINEL).count() >= n {
+                assert_eq!(out.matches(SENTINEL).count(), n, "stdout: {out}");
+                assert_eq!(err.matches(SENTINEL).count(), n, "stderr: {err}");
+                return (out, err);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} sentinels; stdout: {out}\nstderr: {err}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn zip_b64(files: &[(&str, &str, u32)]) -> String {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = zip::ZipWriter::new(&mut buf);
+        for (name, body, mode) in files {
+            let opts = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
+            w.start_file(*name, opts).unwrap();
+            w.write_all(body.as_bytes()).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    base64::engine::general_purpose::STANDARD.encode(buf.into_inner())
+}
+
+fn assert_order(log: &str, first: &str, then: &str) {
+    let a = log
+        .find(first)
+        .unwrap_or_else(|| panic!("'{first}' missing in {log}"));
+    let b = log[a..]
+        .find(then)
+        .unwrap_or_else(|| panic!("'{then}' not after '{first}' in {log}"));
+    assert!(b > 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protocol states
+
+#[test]
+fn run_before_init_and_init_twice_are_refused() {
+    let s = Server::start("python");
+    assert_eq!(
+        s.run(json!({})),
+        (403, json!({"error": "System not initialized."}))
+    );
+    s.init_text("def main(args):\n    return args\n");
+    let (status, body) = s.init(json!({"code": "def main(a): return a"}));
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"error": "Cannot initialize the action more than once."})
+        )
+    );
+    assert_eq!(s.run(json!({"a": 1})), (200, json!({"a": 1})));
+    // Not a protocol route.
+    let (status, _) = s.post_raw("/nope", b"{}");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn init_without_code_is_refused_and_can_be_retried() {
+    let s = Server::start("node");
+    let (status, body) = s.init(json!({"main": "main"}));
+    assert_eq!(
+        (status, body),
+        (403, json!({"error": "Missing main/no code to execute."}))
+    );
+    s.init_text("function main(a) { return a }");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python
+
+#[test]
+fn python_text_action_with_env_and_sentinels() {
+    let s = Server::start("python");
+    let (status, body) = s.init(json!({
+        "name": "hello",
+        "main": "main",
+        "code": r#"
+import os, sys
+print("loaded")
+def main(args):
+    print("hello out " + args.get("n", ""))
+    print("hello err", file=sys.stderr)
+    keys = ["NAMESPACE", "ACTION_NAME", "ACTION_VERSION", "ACTIVATION_ID", "TRANSACTION_ID", "DEADLINE", "API_KEY"]
+    return {"env": {k: os.environ.get("__OW_" + k) for k in keys}, "init": os.environ.get("FROM_INIT"), "json": os.environ.get("JSON_INIT")}
+"#,
+        "binary": false,
+        "env": {"FROM_INIT": "yes", "JSON_INIT": {"a": 1}},
+    }));
+    assert_eq!((status, body), (200, json!({"ok": true})));
+    let (status, body) = s.run(json!({"n": "1"}));
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({
+            "env": {
+                "NAMESPACE": "guest",
+                "ACTION_NAME": "/guest/test",
+                "ACTION_VERSION": "0.0.1",
+                "ACTIVATION_ID": "0123456789abcdef0123456789abcdef",
+                "TRANSACTION_ID": "tid-1",
+                "DEADLINE": "1700000000000",
+                "API_KEY": "user:pass",
+            },
+            "init": "yes",
+            "json": "{\"a\":1}",
+        })
+    );
+    let (out, err) = s.wait_sentinels(1);
+    assert_order(&out, "loaded", "hello out 1");
+    assert_order(&out, "hello out 1", SENTINEL);
+    assert_order(&err, "hello err", SENTINEL);
+
+    // A second activation without an api_key: the stale variable is gone.
+    let (status, body) = s.post(
+        "/run",
+        &json!({"value": {"n": "2"}, "activation_id": "ffff"}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["env"]["ACTIVATION_ID"], "ffff");
+    assert_eq!(body["env"]["API_KEY"], Value::Null);
+    let (out, err) = s.wait_sentinels(2);
+    assert_order(&out, "hello out 2", SENTINEL);
+    assert!(out.trim_end().ends_with(SENTINEL));
+    assert!(err.trim_end().ends_with(SENTINEL));
+}
+
+#[test]
+fn python_zip_action_with_modules_and_virtualenv() {
+    let s = Server::start("python");
+    let code = zip_b64(&[
+        ("__main__.py", "import helper, vendored\ndef handler(args):\n    return {'r': helper.twice(args['x']), 'v': vendored.NAME}\n", 0o644),
+        ("helper.py", "def twice(x):\n    return 2 * x\n", 0o644),
+        ("virtualenv/lib/python3.11/site-packages/vendored.py", "NAME = 'from-venv'\n", 0o644),
+    ]);
+    let (status, body) =
+        s.init(json!({"name": "z", "main": "handler", "code": code, "binary": true}));
+    assert_eq!((status, body), (200, json!({"ok": true})));
+    assert_eq!(
+        s.run(json!({"x": 21})),
+        (200, json!({"r": 42, "v": "from-venv"}))
+    );
+}
+
+#[test]
+fn python_array_result_and_error_field_are_passed_through() {
+    let s = Server::start("python");
+    s.init_text(
+        "def main(a):\n    return [1, 2] if a.get('list') else {'error': 'mine', 'extra': 1}\n",
+    );
+    assert_eq!(s.run(json!({"list": true})), (200, json!([1, 2])));
+    assert_eq!(
+        s.run(json!({})),
+        (200, json!({"error": "mine", "extra": 1}))
+    );
+}
+
+#[test]
+fn python_exception_becomes_error_result() {
+    let s = Server::start("python");
+    s.init_text("def main(a):\n    raise ValueError('boom')\n");
+    assert_eq!(s.run(json!({})), (200, json!({"error": "boom"})));
+    let (_, err) = s.wait_sentinels(1);
+    assert_order(&err, "ValueError: boom", SENTINEL);
+}
+
+#[test]
+fn python_bad_results() {
+    let s = Server::start("python");
+    s.init_text("def main(a):\n    k = a['kind']\n    return {'s': 'str', 'n': None, 'i': 3, 'set': {'x': {1}}}[k]\n");
+    for kind in ["s", "n", "i"] {
+        assert_eq!(
+            s.run(json!({"kind": kind})),
+            (502, json!({"error": NOT_DICTIONARY})),
+            "{kind}"
+        );
+    }
+    let (status, body) = s.run(json!({"kind": "set"}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON serializable"),
+        "{body}"
+    );
+    // Still serving afterwards.
+    s.wait_sentinels(4);
+}
+
+#[test]
+fn python_init_failures() {
+    let s = Server::start("python");
+    let (status, body) = s.init(json!({"code": "def main(a)\n  return a\n"}));
+    assert_eq!(status, 502);
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Initialization has failed due to: ") && msg.contains("SyntaxError"),
+        "{msg}"
+    );
+    let (_, err) = s.wait_sentinels(1);
+    assert_order(&err, "SyntaxError", SENTINEL);
+    assert_eq!(
+        s.run(json!({})),
+        (403, json!({"error": "System not initialized."}))
+    );
+
+    let s = Server::start("python");
+    let (status, body) = s.init(json!({"code": "def other(a): return a", "main": "main"}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("'main' is not a function"),
+        "{body}"
+    );
+
+    let s = Server::start("python");
+    let (status, body) = s.init(json!({"code": zip_b64(&[("x.py", "", 0o644)]), "binary": true}));
+    assert_eq!(
+        (status, body),
+        (
+            502,
+            json!({"error": "Zip file does not include __main__.py"})
+        )
+    );
+
+    let s = Server::start("python");
+    let (status, body) = s.init(json!({"code": "UEsDBBQAAAAIAA==", "binary": true}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"].as_str().unwrap().contains("uncompressing"),
+        "{body}"
+    );
+}
+
+#[test]
+fn python_crash_is_reported_and_sticks() {
+    let s = Server::start("python");
+    s.init_text(
+        "import os, sys\ndef main(a):\n    print('going down', flush=True)\n    os._exit(3)\n",
+    );
+    let (status, body) = s.run(json!({}));
+    assert_eq!(status, 502);
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.contains("exited with code 3"), "{msg}");
+    assert_eq!(s.run(json!({})), (502, body));
+    let (out, _) = s.wait_sentinels(2);
+    assert_order(&out, "going down", SENTINEL);
+}
+
+#[test]
+fn python_missing_interpreter_fails_init() {
+    let s = Server::spawn("python", &[], Some("/nonexistent/python"));
+    let (status, body) = s.init(json!({"code": "def main(a): return a"}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be started"),
+        "{body}"
+    );
+    s.wait_sentinels(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node
+
+#[test]
+fn node_text_action_with_env_promise_and_sentinels() {
+    let s = Server::start("node");
+    let (status, body) = s.init(json!({
+        "name": "hello",
+        "main": "main",
+        "code": r#"
+console.log('loaded');
+function main(params) {
+    console.log('hello out ' + params.n);
+    console.error('hello err');
+    return new Promise(resolve => setTimeout(() => resolve({
+        id: process.env.__OW_ACTIVATION_ID,
+        ns: process.env.__OW_NAMESPACE,
+        deadline: process.env.__OW_DEADLINE,
+        init: process.env.FROM_INIT,
+    }), 5));
+}
+"#,
+        "binary": false,
+        "env": {"FROM_INIT": "yes"},
+    }));
+    assert_eq!((status, body), (200, json!({"ok": true})));
+    let (status, body) = s.run(json!({"n": 1}));
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"id": "0123456789abcdef0123456789abcdef", "ns": "guest", "deadline": "1700000000000", "init": "yes"})
+    );
+    let (out, err) = s.wait_sentinels(1);
+    assert_order(&out, "loaded", "hello out 1");
+    assert_order(&out, "hello out 1", SENTINEL);
+    assert_order(&err, "hello err", SENTINEL);
+}
+
+#[test]
+fn node_exports_style_and_undefined_result() {
+    let s = Server::start("node");
+    let (status, _) = s.init(
+        json!({"code": "exports.handler = (p) => p.x ? {x: p.x} : undefined;", "main": "handler"}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(s.run(json!({"x": 5})), (200, json!({"x": 5})));
+    assert_eq!(s.run(json!({})), (200, json!({})));
+}
+
+#[test]
+fn node_errors() {
+    let s = Server::start("node");
+    s.init_text(
+        r#"
+async function main(p) {
+    if (p.kind === 'throw') throw new Error('boom');
+    if (p.kind === 'sync') { null.x; }
+    return p.kind;
+}
+function wrapper(p) {
+    if (p.kind === 'sync') throw new TypeError('sync boom');
+    if (p.kind === 'reject') return Promise.reject('plain reason');
+    if (p.kind === 'rejectnothing') return Promise.reject();
+    if (p.kind === 'app') return {error: 'mine'};
+    return main(p);
+}
+"#,
+    );
+    // `main` is async, so even its throw is a rejection: a result holding the serialized error.
+    let (status, body) = s.run(json!({"kind": "throw"}));
+    assert_eq!(status, 200);
+    assert_eq!(body["error"]["message"], "boom");
+    assert_eq!(body["error"]["name"], "Error");
+    assert!(body["error"]["stack"].as_str().unwrap().contains("boom"));
+    assert_eq!(
+        s.run(json!({"kind": "str"})),
+        (502, json!({"error": NOT_DICTIONARY}))
+    );
+
+    let s = Server::start("node");
+    s.init(json!({"code": "function wrapper(p) { if (p.kind === 'sync') throw new TypeError('sync boom'); if (p.kind === 'reject') return Promise.reject('plain reason'); if (p.kind === 'rejectnothing') return Promise.reject(); if (p.kind === 'null') return null; return {error: 'mine'}; }", "main": "wrapper"}));
+    assert_eq!(
+        s.run(json!({"kind": "sync"})),
+        (
+            502,
+            json!({"error": "An error has occurred: TypeError: sync boom"})
+        )
+    );
+    assert_eq!(
+        s.run(json!({"kind": "reject"})),
+        (200, json!({"error": "plain reason"}))
+    );
+    assert_eq!(
+        s.run(json!({"kind": "rejectnothing"})),
+        (200, json!({"error": {}}))
+    );
+    assert_eq!(
+        s.run(json!({"kind": "null"})),
+        (502, json!({"error": NOT_DICTIONARY}))
+    );
+    assert_eq!(
+        s.run(json!({"kind": "app"})),
+        (200, json!({"error": "mine"}))
+    );
+    s.wait_sentinels(5);
+}
+
+#[test]
+fn node_zip_actions() {
+    let s = Server::start("node");
+    let code = zip_b64(&[
+        ("package.json", r#"{"name": "a", "main": "lib/entry.js"}"#, 0o644),
+        ("lib/entry.js", "const h = require('./helper'); exports.main = (p) => ({r: h.twice(p.x), cwd: process.cwd()});", 0o644),
+        ("lib/helper.js", "exports.twice = (x) => 2 * x;", 0o644),
+    ]);
+    let (status, body) = s.init(json!({"code": code, "binary": true, "main": "main"}));
+    assert_eq!((status, body), (200, json!({"ok": true})));
+    let (status, body) = s.run(json!({"x": 4}));
+    assert_eq!(status, 200);
+    assert_eq!(body["r"], 8);
+    assert!(body["cwd"].as_str().unwrap().ends_with("/action"));
+
+    let s = Server::start("node");
+    let code = zip_b64(&[(
+        "index.js",
+        "module.exports.go = async (p) => ({ok: p.ok});",
+        0o644,
+    )]);
+    assert_eq!(
+        s.init(json!({"code": code, "binary": true, "main": "go"}))
+            .0,
+        200
+    );
+    assert_eq!(s.run(json!({"ok": 1})), (200, json!({"ok": 1})));
+
+    let s = Server::start("node");
+    let code = zip_b64(&[("other.js", "", 0o644)]);
+    let (status, body) = s.init(json!({"code": code, "binary": true}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("package.json or index.js"),
+        "{body}"
+    );
+}
+
+#[test]
+fn node_init_failures() {
+    let s = Server::start("node");
+    let (status, body) = s.init(json!({"code": "function main( {"}));
+    assert_eq!(status, 502);
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Initialization has failed due to: "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("index.js:1") && msg.contains("SyntaxError: Unexpected end of input"),
+        "{msg}"
+    );
+    assert!(!msg.contains("whirl"), "{msg}");
+    let (_, err) = s.wait_sentinels(1);
+    assert_order(&err, "Error during initialization", SENTINEL);
+
+    let s = Server::start("node");
+    let (status, body) = s.init(json!({"code": "function other() {}", "main": "main"}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("'main' is not a function"),
+        "{body}"
+    );
+}
+
+#[test]
+fn node_crash_is_reported() {
+    let s = Server::start("node");
+    s.init_text("function main(p) { console.log('bye'); process.exit(2); }");
+    let (status, body) = s.run(json!({}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 2"),
+        "{body}"
+    );
+    assert_eq!(s.run(json!({})).0, 502);
+    let (out, _) = s.wait_sentinels(2);
+    assert_order(&out, "bye", SENTINEL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native (OpenWhisk actionloop executables)
+
+const ECHO_SCRIPT: &str = r#"#!/bin/sh
+while read -r line; do
+  echo "native out"
+  echo "native err" >&2
+  echo "{\"got\":$line,\"init\":\"$FROM_INIT\"}" >&3
+done
+"#;
+
+#[test]
+fn native_text_script() {
+    let s = Server::start("native");
+    let (status, body) =
+        s.init(json!({"code": ECHO_SCRIPT, "binary": false, "env": {"FROM_INIT": "yes"}}));
+    assert_eq!((status, body), (200, json!({"ok": true})));
+    let (status, body) = s.run(json!({"a": 1}));
+    assert_eq!(status, 200);
+    assert_eq!(body["got"]["value"], json!({"a": 1}));
+    assert_eq!(
+        body["got"]["activation_id"],
+        "0123456789abcdef0123456789abcdef"
+    );
+    assert_eq!(body["init"], "yes");
+    // A multi-line request body still reaches the executable as one line.
+    let (status, body) = s.post_raw("/run", b"{\n\"value\": {\"b\": 2}\n}");
+    assert_eq!(status, 200, "{body}");
+    let (out, err) = s.wait_sentinels(2);
+    assert_order(&out, "native out", SENTINEL);
+    assert_order(&err, "native err", SENTINEL);
+}
+
+#[test]
+fn native_zip_and_raw_executable() {
+    let s = Server::start("native");
+    // No executable bit in the zip: the runtime sets it.
+    let code = zip_b64(&[(
+        "exec",
+        "#!/bin/sh\nwhile read -r l; do echo '{\"zip\":true}' >&3; done\n",
+        0o644,
+    )]);
+    assert_eq!(s.init(json!({"code": code, "binary": true})).0, 200);
+    assert_eq!(s.run(json!({})), (200, json!({"zip": true})));
+
+    let s = Server::start("native");
+    let raw = base64::engine::general_purpose::STANDARD
+        .encode("#!/bin/sh\nwhile read -r l; do echo '[\"raw\"]' >&3; done\n");
+    assert_eq!(s.init(json!({"code": raw, "binary": true})).0, 200);
+    assert_eq!(s.run(json!({})), (200, json!(["raw"])));
+
+    let s = Server::start("native");
+    let (status, body) = s.init(json!({"code": zip_b64(&[("main", "", 0o755)]), "binary": true}));
+    assert_eq!(status, 502);
+    assert!(body["error"].as_str().unwrap().contains("'exec'"), "{body}");
+    s.wait_sentinels(1);
+}
+
+#[test]
+fn native_bad_result_and_crash() {
+    let s = Server::start("native");
+    let script =
+        "#!/bin/sh\nread -r l; echo 'not json' >&3\nread -r l; echo '42' >&3\nread -r l; exit 7\n";
+    s.init_text(script);
+    assert_eq!(s.run(json!({})), (502, json!({"error": NOT_DICTIONARY})));
+    assert_eq!(s.run(json!({})), (502, json!({"error": NOT_DICTIONARY})));
+    let (status, body) = s.run(json!({}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 7"),
+        "{body}"
+    );
+    let (status, _) = s.run(json!({}));
+    assert_eq!(status, 502);
+    s.wait_sentinels(4);
+}
+
+#[test]
+fn native_wait_for_ack() {
+    let s = Server::start_with("native", &[("OW_WAIT_FOR_ACK", "1")]);
+    let script = "#!/bin/sh\necho '{\"ok\":true}' >&3\nwhile read -r l; do echo \"{\\\"ack\\\":\\\"$__OW_WAIT_FOR_ACK\\\"}\" >&3; done\n";
+    s.init_text(script);
+    assert_eq!(s.run(json!({})), (200, json!({"ack": "1"})));
+
+    let s = Server::start_with("native", &[("OW_WAIT_FOR_ACK", "1")]);
+    let (status, body) = s.init(json!({"code": "#!/bin/sh\nexit 1\n"}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not initialize"),
+        "{body}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+
+#[test]
+fn sigterm_exits_cleanly_and_removes_the_socket() {
+    let mut s = Server::start("python");
+    s.init_text("def main(a): return a");
+    assert_eq!(s.run(json!({"k": 1})), (200, json!({"k": 1})));
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "runtime did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!Path::new(&s.socket).exists());
+}
+
+#[test]
+fn keep_alive_connection_serves_many_activations() {
+    let s = Server::start("python");
+    s.init_text("def main(a): return {'i': a['i']}");
+    let mut conn = UnixStream::connect(&s.socket).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    for i in 0..50 {
+        let body = format!("{{\"value\":{{\"i\":{i}}}}}");
+        write!(
+            conn,
+            "POST /run HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let expected = format!("{{\"i\":{i}}}");
+        let mut got = String::new();
+        while !got.ends_with(&expected) {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed");
+            got.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    }
+    s.wait_sentinels(50);
+}
