@@ -66,6 +66,7 @@ pub struct ListQuery {
     /// Only names starting with this (e.g. `pkg/` for a package's actions).
     pub prefix: Option<String>,
     pub skip: usize,
+    /// At most this many documents; 0 means no limit (the controller applies its own maximum).
     pub limit: usize,
 }
 
@@ -73,15 +74,19 @@ pub struct ListQuery {
 pub trait EntityStore: Send + Sync + 'static {
     async fn get(&self, c: Collection, namespace: &str, name: &str) -> Result<Option<Document>, StoreError>;
 
-    /// Writes a document and returns its new revision. All or nothing.
+    /// Writes a document and returns its new revision. All or nothing. `Create` conflicts if the
+    /// document exists; `Update { rev }` conflicts if it is missing or at another revision. The
+    /// store stamps `updated` with the time of the write.
     async fn put(&self, c: Collection, namespace: &str, name: &str, body: &Value, mode: PutMode)
         -> Result<u64, StoreError>;
 
-    /// Deletes a document (only at revision `rev` if given); returns what was deleted.
+    /// Deletes a document (only at revision `rev` if given); returns what was deleted, or None if
+    /// there was no document. A document at another revision than `rev` is a conflict.
     async fn delete(&self, c: Collection, namespace: &str, name: &str, rev: Option<u64>)
         -> Result<Option<Document>, StoreError>;
 
-    /// Documents of a namespace, most recently updated first.
+    /// Documents of a namespace, most recently updated first. The order is total (ties broken
+    /// the same way every time), so paging with `skip` neither repeats nor drops documents.
     async fn list(&self, c: Collection, namespace: &str, q: &ListQuery) -> Result<Vec<Document>, StoreError>;
 
     /// How many documents `list` would return without paging.
@@ -92,13 +97,15 @@ pub trait EntityStore: Send + Sync + 'static {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActivationQuery {
     pub namespace: String,
-    /// `name` or `pkg/name` of the action (matched against the record's path).
+    /// `name` or `pkg/name` of the action, matched exactly against the record's `path`
+    /// annotation without its namespace segment (the record's `name` when it has no path).
     pub name: Option<String>,
     /// Only activations that started at or after this epoch ms.
     pub since: Option<u64>,
     /// Only activations that started at or before this epoch ms.
     pub upto: Option<u64>,
     pub skip: usize,
+    /// At most this many records; 0 means no limit. Ignored by `count`.
     pub limit: usize,
 }
 
@@ -135,9 +142,11 @@ pub trait ActivationStore: Send + Sync + 'static {
 
     async fn get(&self, namespace: &str, id: &ActivationId) -> Result<Option<Activation>, StoreError>;
 
-    /// Records of a namespace, newest start first.
+    /// Records of a namespace, newest start first (a total order, so paging is stable).
     async fn list(&self, q: &ActivationQuery) -> Result<Vec<Activation>, StoreError>;
 
+    /// How many records match the filters, less `skip` (never below 0); `limit` does not apply.
+    /// (OpenWhisk's count honours `skip` too.)
     async fn count(&self, q: &ActivationQuery) -> Result<u64, StoreError>;
 
     async fn delete(&self, namespace: &str, id: &ActivationId) -> Result<bool, StoreError>;
@@ -146,7 +155,7 @@ pub trait ActivationStore: Send + Sync + 'static {
     async fn journal(&self, pending: &PendingActivation) -> Result<(), StoreError>;
 
     /// Journal entries of `owner` that never got a record (after a crash). Entries stay until a
-    /// record is stored for them.
+    /// record is stored for them; an entry whose id already has a record is never an orphan.
     async fn orphans(&self, owner: &str) -> Result<Vec<PendingActivation>, StoreError>;
 }
 
@@ -176,7 +185,8 @@ impl SubjectRecord {
 
 #[async_trait]
 pub trait SubjectStore: Send + Sync + 'static {
-    /// Creates or replaces the subject for `record.namespace`.
+    /// Creates or replaces the subject for `record.namespace`. A uuid identifies one namespace:
+    /// a uuid that another namespace already has is a conflict.
     async fn put_subject(&self, record: &SubjectRecord) -> Result<(), StoreError>;
     async fn subject_by_uuid(&self, uuid: &str) -> Result<Option<SubjectRecord>, StoreError>;
     async fn subject_by_namespace(&self, namespace: &str) -> Result<Option<SubjectRecord>, StoreError>;

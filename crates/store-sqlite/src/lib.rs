@@ -1,0 +1,276 @@
+//! Whirl's embedded SQL-file store, the default: entities ([`EntityStore`]), activation records and
+//! their crash journal ([`ActivationStore`]) and subjects ([`SubjectStore`]) in one SQLite database
+//! file, through sqlx.
+//!
+//! Why SQLite: a single-machine Whirl needs durable state with no server to run, and a file
+//! database gives transactions, indexes and crash safety for free. The schema (in `migrations/`,
+//! applied at [`SqliteStore::open`]) is plain SQL with JSON bodies as TEXT and an indexed column for
+//! every filter, so a PostgreSQL store can follow with the same tables and queries.
+//!
+//! Shape:
+//! - one **writer** connection (SQLite allows one writer at a time; serializing writes in process
+//!   avoids lock contention and `SQLITE_BUSY` between our own connections) and a small pool of
+//!   **read-only** connections, which WAL mode lets read while the writer writes;
+//! - activation records and journal entries, written once per activation on the warm invoke
+//!   path, go through a **group commit** writer task: concurrent calls queue up while a batch
+//!   commits, and the next batch writes all of them in one transaction (one multi-row `INSERT` for
+//!   records, one for journal entries, one `DELETE` clearing the journal); every caller awaits its
+//!   own batch's commit, so a returned `Ok` is durable to the WAL;
+//! - `synchronous = NORMAL` in WAL mode: a commit is atomic and survives a process crash; a power
+//!   loss may lose the last commits, never corrupt the file.
+//!
+//! Orders are total: entity lists sort by `updated` then by a write sequence, activation lists by
+//! `start` then by a store sequence (later first), so paging with `skip` never repeats or drops a
+//! row. A `limit` of 0 means no limit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use whirl_spi::StoreError;
+
+mod activations;
+mod entities;
+mod subjects;
+mod writer;
+
+#[cfg(test)]
+mod bench;
+
+/// File name of the database inside the data directory when [`SqliteStoreConfig::path`] is unset.
+pub const DEFAULT_FILE_NAME: &str = "whirl.db";
+
+/// Configuration of the `sqlite` store (the `[store]` section with `type = "sqlite"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteStoreConfig {
+    /// The database file. `None` means `<data_dir>/whirl.db`, decided by the composition root
+    /// (see [`SqliteStoreConfig::path_in`]).
+    pub path: Option<PathBuf>,
+}
+
+impl SqliteStoreConfig {
+    /// The database file: the configured path, or [`DEFAULT_FILE_NAME`] inside `data_dir`.
+    pub fn path_in(&self, data_dir: &Path) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| data_dir.join(DEFAULT_FILE_NAME))
+    }
+}
+
+/// How many read-only connections a file store keeps at most.
+const READERS: u32 = 4;
+/// How long a connection waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite store: implements [`EntityStore`], [`ActivationStore`] and [`SubjectStore`].
+///
+/// Cloning is cheap; clones share the connections and the writer task. It must be created (and
+/// used) inside a Tokio runtime. The writer task ends when the last clone is dropped.
+///
+/// [`EntityStore`]: whirl_spi::EntityStore
+/// [`ActivationStore`]: whirl_spi::ActivationStore
+/// [`SubjectStore`]: whirl_spi::SubjectStore
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Read-only connections (the writer pool itself for an in-memory database).
+    read: SqlitePool,
+    /// The single writer connection.
+    write: SqlitePool,
+    /// Queue of the group-commit writer task.
+    batcher: writer::Handle,
+    /// Where the database lives (`None`: in memory).
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with its parent directory) the database file at `path`, in WAL
+    /// mode with `synchronous = NORMAL`, and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                StoreError::Backend(format!("creating directory {}: {e}", dir.display()))
+            })?;
+        }
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.clone().create_if_missing(true))
+            .await
+            .map_err(|e| backend(&format!("opening {}", path.display()), e))?;
+        migrate(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(1)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(|e| backend(&format!("opening {} for reading", path.display()), e))?;
+        Ok(Self::from_pools(read, write, Some(path.to_path_buf())))
+    }
+
+    /// A private in-memory database (for tests): one connection serves reads and writes, and the
+    /// data is gone when the last clone is dropped.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await
+            .map_err(|e| backend("opening an in-memory database", e))?;
+        migrate(&pool).await?;
+        Ok(Self::from_pools(pool.clone(), pool, None))
+    }
+
+    fn from_pools(read: SqlitePool, write: SqlitePool, path: Option<PathBuf>) -> Self {
+        let batcher = writer::spawn(write.clone());
+        Self {
+            inner: Arc::new(Inner {
+                read,
+                write,
+                batcher,
+                path,
+            }),
+        }
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Closes every connection (checkpointing the WAL into the main file). Calls made after
+    /// this fail with [`StoreError::Backend`].
+    pub async fn close(&self) {
+        self.inner.read.close().await;
+        self.inner.write.close().await;
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Backend(format!("applying migrations: {e}")))
+}
+
+/// Maps a sqlx error: unique-constraint violations become [`StoreError::Conflict`], everything
+/// else [`StoreError::Backend`] with `context`.
+fn backend(context: &str, e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(format!("{context}: {db}"));
+        }
+    }
+    StoreError::Backend(format!("{context}: {e}"))
+}
+
+/// Epoch ms and counters as SQLite integers (clamped: SQLite integers are signed 64-bit).
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored integer back as `u64` (negative values cannot be written, so they mean corruption).
+fn uint(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
+}
+
+/// SQLite's `LIMIT` for a query's limit (0 = none, which SQLite spells -1).
+fn sql_limit(limit: usize) -> i64 {
+    if limit == 0 {
+        -1
+    } else {
+        i64::try_from(limit).unwrap_or(i64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance_in_memory() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        whirl_spi::conformance::stores::entity_store(&s).await;
+        whirl_spi::conformance::stores::activation_store(&s).await;
+        whirl_spi::conformance::stores::subject_store(&s).await;
+    }
+
+    #[tokio::test]
+    async fn conformance_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("nested/dir/whirl.db"))
+            .await
+            .unwrap();
+        whirl_spi::conformance::stores::entity_store(&s).await;
+        whirl_spi::conformance::stores::activation_store(&s).await;
+        whirl_spi::conformance::stores::subject_store(&s).await;
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopen() {
+        use whirl_spi::{Collection, EntityStore, PutMode};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("whirl.db");
+        {
+            let s = SqliteStore::open(&path).await.unwrap();
+            s.put(
+                Collection::Actions,
+                "ns",
+                "a",
+                &serde_json::json!({"x": 1}),
+                PutMode::Create,
+            )
+            .await
+            .unwrap();
+            s.close().await;
+        }
+        let s = SqliteStore::open(&path).await.unwrap();
+        let d = s
+            .get(Collection::Actions, "ns", "a")
+            .await
+            .unwrap()
+            .expect("document survives reopen");
+        assert_eq!(d.rev, 1);
+        assert_eq!(d.body, serde_json::json!({"x": 1}));
+    }
+
+    #[test]
+    fn config_defaults_and_rejects_unknown_keys() {
+        let c: SqliteStoreConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(
+            c.path_in(Path::new("/data")),
+            PathBuf::from("/data/whirl.db")
+        );
+        let c: SqliteStoreConfig = serde_json::from_str(r#"{"path": "/x/y.db"}"#).unwrap();
+        assert_eq!(c.path_in(Path::new("/data")), PathBuf::from("/x/y.db"));
+        assert!(serde_json::from_str::<SqliteStoreConfig>(r#"{"file": "x"}"#).is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! The group-commit writer: one task that writes activation records and journal entries for all
+//! callers, batching whatever queued up while the previous batch committed into one transaction.
+//!
+//! Without a timer: a lone store is written at once; under load, batches grow by themselves to
+//! the number of callers waiting (at most [`MAX_BATCH`]). A batch costs a fixed four statements
+//! (begin, insert records, insert journal entries, clear journal entries, commit) however many
+//! activations it holds.
+
+use std::collections::HashSet;
+
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+use whirl_spi::{StoreError, StoreOutcome};
+
+use crate::backend;
+
+/// Most operations in one transaction (keeps each statement well under SQLite's limit of bound
+/// variables: 5 per record).
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// An activation record ready to insert.
+pub(crate) struct RecordRow {
+    pub id: String,
+    pub namespace: String,
+    pub rel_name: String,
+    pub start: i64,
+    pub body: String,
+}
+
+/// A journal entry ready to insert.
+pub(crate) struct JournalRow {
+    pub id: String,
+    pub owner: String,
+    pub accepted_at: i64,
+    pub body: String,
+}
+
+enum Op {
+    Store(RecordRow, oneshot::Sender<Result<StoreOutcome, StoreError>>),
+    Journal(JournalRow, oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// The sending side of the writer task's queue.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    tx: mpsc::UnboundedSender<Op>,
+}
+
+fn stopped() -> StoreError {
+    StoreError::Backend("the store's writer task has stopped".into())
+}
+
+impl Handle {
+    /// Stores a record and clears its journal entry; resolves once the batch holding it committed.
+    pub async fn store(&self, row: RecordRow) -> Result<StoreOutcome, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Op::Store(row, reply)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Journals an entry (unless its record exists); resolves once committed.
+    pub async fn journal(&self, row: JournalRow) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Op::Journal(row, reply))
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+/// Starts the writer task on `pool`; it ends when every [`Handle`] is dropped.
+pub(crate) fn spawn(pool: SqlitePool) -> Handle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(pool, rx));
+    Handle { tx }
+}
+
+async fn run(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Op>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit(&pool, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// Writes one batch in one transaction and answers every caller.
+async fn commit(pool: &SqlitePool, batch: Vec<Op>) {
+    let mut records = Vec::new();
+    let mut journals = Vec::new();
+    for op in batch {
+        match op {
+            Op::Store(row, reply) => records.push((row, reply)),
+            Op::Journal(row, reply) => journals.push((row, reply)),
+        }
+    }
+    let rows_r: Vec<&RecordRow> = records.iter().map(|(r, _)| r).collect();
+    let rows_j: Vec<&JournalRow> = journals.iter().map(|(r, _)| r).collect();
+    match write(pool, &rows_r, &rows_j).await {
+        Ok(inserted) => {
+            // The first occurrence of an id in the batch is the row the INSERT kept.
+            let mut answered = HashSet::new();
+            for (row, reply) in records {
+                let first = answered.insert(row.id.clone());
+                let outcome = if first && inserted.contains(&row.id) {
+                    StoreOutcome::Stored
+                } else {
+                    StoreOutcome::AlreadyStored
+                };
+                let _ = reply.send(Ok(outcome));
+            }
+            for (_, reply) in journals {
+                let _ = reply.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, records = records.len(), journal = journals.len(), "activation batch failed");
+            let msg = e.to_string();
+            for (_, reply) in records {
+                let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+            }
+            for (_, reply) in journals {
+                let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+            }
+        }
+    }
+}
+
+/// The transaction: journal entries first (so an entry and its record in one batch end with the
+/// entry cleared), then records, then clearing the journal of every stored id. Returns the ids of
+/// the records inserted.
+async fn write(
+    pool: &SqlitePool,
+    records: &[&RecordRow],
+    journals: &[&JournalRow],
+) -> Result<HashSet<String>, StoreError> {
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(|e| backend("beginning an activation batch", e))?;
+    if !journals.is_empty() {
+        // An entry whose record already exists is not journaled: it would be a false orphan.
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO activation_journal (activation_id, owner, accepted_at, body) \
+             SELECT v.column1, v.column2, v.column3, v.column4 FROM (",
+        );
+        qb.push_values(journals, |mut b, j| {
+            b.push_bind(&j.id)
+                .push_bind(&j.owner)
+                .push_bind(j.accepted_at)
+                .push_bind(&j.body);
+        });
+        qb.push(
+            ") AS v WHERE NOT EXISTS (SELECT 1 FROM activations a WHERE a.activation_id = v.column1) \
+             ON CONFLICT (activation_id) DO NOTHING",
+        );
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("journaling activations", e))?;
+    }
+    let mut inserted = HashSet::new();
+    if !records.is_empty() {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO activations (activation_id, namespace, rel_name, start, body) ",
+        );
+        qb.push_values(records, |mut b, r| {
+            b.push_bind(&r.id)
+                .push_bind(&r.namespace)
+                .push_bind(&r.rel_name)
+                .push_bind(r.start)
+                .push_bind(&r.body);
+        });
+        qb.push(" ON CONFLICT (activation_id) DO NOTHING RETURNING activation_id");
+        let ids: Vec<(String,)> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| backend("storing activations", e))?;
+        inserted.extend(ids.into_iter().map(|(id,)| id));
+
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("DELETE FROM activation_journal WHERE activation_id IN (");
+        let mut list = qb.separated(", ");
+        for r in records {
+            list.push_bind(&r.id);
+        }
+        qb.push(")");
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("clearing the activation journal", e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| backend("committing an activation batch", e))?;
+    Ok(inserted)
+}
