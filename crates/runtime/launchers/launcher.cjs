@@ -38,6 +38,8 @@ async function answer(text) {
     try {
       off += fs.writeSync(ANSWERS, buf, off, buf.length - off);
     } catch (e) {
+      // The runtime is gone: nobody is left to answer.
+      if (e.code === 'EPIPE') process.exit(0);
       if (e.code !== 'EAGAIN') throw e;
     }
   }

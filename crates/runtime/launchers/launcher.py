@@ -37,7 +37,11 @@ def _answer(fd, data):
             pass
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        try:
+            written = os.write(fd, view)
+        except BrokenPipeError:
+            # The runtime is gone: nobody is left to answer.
+            os._exit(0)
         view = view[written:]
 
 
