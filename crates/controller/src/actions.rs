@@ -1,0 +1,412 @@
+//! The namespaces and actions collections: list, get, create/update, delete. (Invoke is in
+//! [`crate::invoke`].)
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+use whirl_model::error::messages;
+use whirl_model::{Action, EntityName, Exec, FullyQualifiedName, Identity};
+use whirl_spi::{Collection, ListQuery, PutMode, StoreError};
+
+use crate::auth::{authorize_namespace, Caller};
+use crate::cache::ResolvedAction;
+use crate::context::json;
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::validate::{self, NewAction};
+use crate::views::{action_json, action_summary};
+use crate::{parse_action_doc, read_body, require_json, Inner};
+
+/// An action addressed by a request path: `/namespaces/{ns}/actions/[{pkg}/]{name}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The root namespace (the caller's, `_` resolved).
+    pub namespace: String,
+    pub package: Option<String>,
+    pub name: String,
+}
+
+impl Target {
+    /// From the path segments `[ns, name]` or `[ns, pkg, name]`, authorizing the namespace and
+    /// validating the names.
+    pub fn from_segments(caller: &Identity, segments: Vec<String>) -> Result<Self, ApiError> {
+        let mut it = segments.into_iter();
+        let (ns, a, b) = (it.next(), it.next(), it.next());
+        let (Some(ns), Some(a)) = (ns, a) else {
+            return Err(ApiError::not_found());
+        };
+        let namespace = authorize_namespace(caller, &ns)?.to_owned();
+        let (package, name) = match b {
+            Some(name) => (Some(a), name),
+            None => (None, a),
+        };
+        if let Some(p) = &package {
+            validate::entity_name(p)?;
+        }
+        validate::entity_name(&name)?;
+        Ok(Self {
+            namespace,
+            package,
+            name,
+        })
+    }
+
+    /// The document name in the store: `name` or `pkg/name`.
+    pub fn doc_name(&self) -> Cow<'_, str> {
+        match &self.package {
+            Some(p) => Cow::Owned(format!("{p}/{}", self.name)),
+            None => Cow::Borrowed(&self.name),
+        }
+    }
+
+    /// The action's `namespace` field: `ns` or `ns/pkg`.
+    pub fn path(&self) -> String {
+        match &self.package {
+            Some(p) => format!("{}/{p}", self.namespace),
+            None => self.namespace.clone(),
+        }
+    }
+
+    /// `/ns[/pkg]/name`.
+    pub fn fqn(&self) -> Result<FullyQualifiedName, ApiError> {
+        let n = |s: &str| EntityName::new(s).map_err(validate::model_error);
+        Ok(FullyQualifiedName::new(
+            n(&self.namespace)?,
+            self.package.as_deref().map(n).transpose()?,
+            n(&self.name)?,
+        ))
+    }
+}
+
+/// `GET /api/v1/namespaces`: the caller's namespaces.
+pub(crate) async fn list_namespaces(Caller(user): Caller) -> Response {
+    json(StatusCode::OK, &[user.namespace.as_str()])
+}
+
+/// `GET /namespaces/{ns}/actions`.
+pub(crate) async fn list_actions(
+    State(inner): State<Arc<Inner>>,
+    Caller(user): Caller,
+    Path(ns): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let ns = authorize_namespace(&user, &ns)?;
+    list(&inner, ns, None, Query(q.as_deref().unwrap_or(""))).await
+}
+
+/// `GET /namespaces/{ns}/actions/{pkg}/`: the actions of a package (404 if it does not exist).
+pub(crate) async fn list_package_actions(
+    State(inner): State<Arc<Inner>>,
+    Caller(user): Caller,
+    Path((ns, pkg)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let ns = authorize_namespace(&user, &ns)?;
+    validate::entity_name(&pkg)?;
+    if inner
+        .entities
+        .get(Collection::Packages, ns, &pkg)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found());
+    }
+    list(&inner, ns, Some(&pkg), Query(q.as_deref().unwrap_or(""))).await
+}
+
+async fn list(
+    inner: &Inner,
+    ns: &str,
+    package: Option<&str>,
+    q: Query<'_>,
+) -> Result<Response, ApiError> {
+    let skip = q.skip("actions")?;
+    let limit = q.limit("actions")?;
+    let count = q.bool("count", false)?;
+    let prefix = package.map(|p| format!("{p}/"));
+    if count {
+        let n = inner
+            .entities
+            .count(Collection::Actions, ns, prefix.as_deref())
+            .await?;
+        return Ok(json(StatusCode::OK, &json!({ "actions": n })));
+    }
+    let docs = inner
+        .entities
+        .list(
+            Collection::Actions,
+            ns,
+            &ListQuery {
+                prefix: prefix.clone(),
+                skip,
+                limit,
+            },
+        )
+        .await?;
+    let summaries: Vec<Value> = docs
+        .into_iter()
+        // The namespace listing shows the default package only; a package listing its own actions.
+        .filter(|d| match &prefix {
+            Some(p) => d
+                .name
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| !rest.contains('/')),
+            None => !d.name.contains('/'),
+        })
+        .filter_map(|d| match parse_action_doc(d.body) {
+            Ok(a) => Some(action_summary(&a)),
+            Err(_) => None,
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &summaries))
+}
+
+/// `GET /namespaces/{ns}/actions/[{pkg}/]{name}` (`?code=false` leaves out the code).
+pub(crate) async fn get_action(
+    State(inner): State<Arc<Inner>>,
+    Caller(user): Caller,
+    Path(segments): Path<Vec<String>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let target = Target::from_segments(&user, segments)?;
+    let with_code = Query(q.as_deref().unwrap_or("")).bool("code", true)?;
+    let resolved = inner
+        .resolve_action(&target.namespace, &target.doc_name())
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &action_json(&resolved.action, with_code),
+    ))
+}
+
+/// `PUT /namespaces/{ns}/actions/[{pkg}/]{name}[?overwrite=true]`: create, or update by merging.
+/// Everything is validated before the one store write.
+pub(crate) async fn put_action(
+    State(inner): State<Arc<Inner>>,
+    Caller(user): Caller,
+    Path(segments): Path<Vec<String>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let target = Target::from_segments(&user, segments)?;
+    let overwrite = Query(q.as_deref().unwrap_or("")).bool("overwrite", false)?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, inner.put_body_limit()).await?;
+    let sys = &inner.config.limits;
+    let mut put = validate::parse_action_put(&bytes)?;
+    validate::check_put(&put, sys)?;
+
+    let ns = target.namespace.as_str();
+    let doc_name = target.doc_name();
+    if let Some(pkg) = &target.package {
+        if inner
+            .entities
+            .get(Collection::Packages, ns, pkg)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::not_found());
+        }
+    }
+    let existing = inner
+        .entities
+        .get(Collection::Actions, ns, &doc_name)
+        .await?;
+    if existing.is_some() && !overwrite {
+        return Err(ApiError::conflict(messages::ENTITY_EXISTS));
+    }
+
+    if let Some(exec) = put.exec.take() {
+        let exec = validate::resolve_exec(exec, &inner.manifest)?;
+        let exec = match exec {
+            Exec::Sequence { components } => {
+                let resolved = validate::resolve_components(&components, &user.namespace)?;
+                check_sequence(&inner, &target.fqn()?, &resolved).await?;
+                Exec::Sequence {
+                    components: resolved.iter().map(ToString::to_string).collect(),
+                }
+            }
+            other => other,
+        };
+        put.exec = Some(exec);
+    }
+
+    let now = whirl_model::time::now_ms();
+    let (action, mode) = match existing {
+        Some(doc) => {
+            let old = parse_action_doc(doc.body)?;
+            if put.exec.is_none() && validate::is_deprecated(&old.exec, &inner.manifest) {
+                return Err(ApiError::bad_request(
+                    whirl_model::ModelError::DeprecatedKind(old.exec.kind().to_owned()).to_string(),
+                ));
+            }
+            (
+                validate::updated_action(put, old, now),
+                PutMode::Update { rev: doc.rev },
+            )
+        }
+        None => {
+            let ctx = NewAction {
+                path: target.path(),
+                name: target.name.clone(),
+                sys,
+                require_api_key_annotation: inner.config.require_api_key_annotation,
+                now_ms: now,
+            };
+            (validate::new_action(put, ctx)?, PutMode::Create)
+        }
+    };
+
+    let body = serde_json::to_value(&action).map_err(|e| ApiError::internal(e.to_string()))?;
+    let rev = match inner
+        .entities
+        .put(Collection::Actions, ns, &doc_name, &body, mode)
+        .await
+    {
+        Ok(rev) => rev,
+        Err(StoreError::Conflict(_)) if mode == PutMode::Create => {
+            return Err(ApiError::conflict(messages::ENTITY_EXISTS));
+        }
+        Err(e) => {
+            inner.actions.remove(ns, &doc_name);
+            return Err(e.into());
+        }
+    };
+    let response = json(StatusCode::OK, &action_json(&action, true));
+    inner
+        .actions
+        .insert(ns, &doc_name, Arc::new(ResolvedAction::new(rev, action)));
+    Ok(response)
+}
+
+/// Checks a sequence's components as OpenWhisk does: at least one, each existing, none referring
+/// back to the sequence itself (directly or through nested sequences), and at most
+/// `max_sequence_length` atomic actions once nested sequences are inlined.
+async fn check_sequence(
+    inner: &Inner,
+    me: &FullyQualifiedName,
+    components: &[FullyQualifiedName],
+) -> Result<(), ApiError> {
+    let max = inner.config.limits.max_sequence_length;
+    if components.is_empty() {
+        return Err(ApiError::bad_request(validate::SEQUENCE_NO_COMPONENT));
+    }
+    if components.len() > max {
+        return Err(ApiError::bad_request(validate::SEQUENCE_TOO_LONG));
+    }
+    // Visits are bounded too, so that a cycle among other sequences cannot loop forever.
+    let max_visits = max.saturating_mul(10).saturating_add(100);
+    let mut stack: Vec<FullyQualifiedName> = components.iter().rev().cloned().collect();
+    let (mut atomic, mut visits) = (0usize, 0usize);
+    while let Some(c) = stack.pop() {
+        visits += 1;
+        if &c == me {
+            return Err(ApiError::bad_request(validate::SEQUENCE_CYCLIC));
+        }
+        if visits > max_visits {
+            return Err(ApiError::bad_request(validate::SEQUENCE_TOO_LONG));
+        }
+        let doc = inner
+            .entities
+            .get(Collection::Actions, c.namespace.as_str(), &c.relative())
+            .await?
+            .ok_or_else(|| ApiError::bad_request(validate::SEQUENCE_COMPONENT_NOT_FOUND))?;
+        let action: Action = parse_action_doc(doc.body)?;
+        match &action.exec {
+            Exec::Sequence { components } => {
+                for n in components.iter().rev() {
+                    let f = FullyQualifiedName::parse(n, &c.namespace).map_err(|_| {
+                        ApiError::bad_request(validate::SEQUENCE_COMPONENT_NOT_FOUND)
+                    })?;
+                    stack.push(f);
+                }
+            }
+            _ => {
+                atomic += 1;
+                if atomic > max {
+                    return Err(ApiError::bad_request(validate::SEQUENCE_TOO_LONG));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `DELETE /namespaces/{ns}/actions/[{pkg}/]{name}`: answers with the deleted action.
+pub(crate) async fn delete_action(
+    State(inner): State<Arc<Inner>>,
+    Caller(user): Caller,
+    Path(segments): Path<Vec<String>>,
+) -> Result<Response, ApiError> {
+    let target = Target::from_segments(&user, segments)?;
+    let ns = target.namespace.as_str();
+    let doc_name = target.doc_name();
+    let doc = inner
+        .entities
+        .get(Collection::Actions, ns, &doc_name)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let deleted = inner
+        .entities
+        .delete(Collection::Actions, ns, &doc_name, Some(doc.rev))
+        .await;
+    inner.actions.remove(ns, &doc_name);
+    let deleted = deleted?.ok_or_else(ApiError::not_found)?;
+    let action = parse_action_doc(deleted.body)?;
+    Ok(json(StatusCode::OK, &action_json(&action, true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guest() -> Identity {
+        Identity {
+            subject: "guest".into(),
+            namespace: EntityName::new("guest").unwrap(),
+            uuid: "u".into(),
+            key: "k".into(),
+            limits: Default::default(),
+        }
+    }
+
+    fn segs(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn targets_resolve_the_default_namespace_and_packages() {
+        let t = Target::from_segments(&guest(), segs(&["_", "hello"])).unwrap();
+        assert_eq!(
+            t,
+            Target {
+                namespace: "guest".into(),
+                package: None,
+                name: "hello".into()
+            }
+        );
+        assert_eq!(t.doc_name(), "hello");
+        assert_eq!(t.path(), "guest");
+        assert_eq!(t.fqn().unwrap().to_string(), "/guest/hello");
+        let t = Target::from_segments(&guest(), segs(&["guest", "utils", "echo"])).unwrap();
+        assert_eq!(t.doc_name(), "utils/echo");
+        assert_eq!(t.path(), "guest/utils");
+        assert_eq!(t.fqn().unwrap().to_string(), "/guest/utils/echo");
+    }
+
+    #[test]
+    fn targets_refuse_other_namespaces_and_bad_names() {
+        let e = Target::from_segments(&guest(), segs(&["other", "hello"])).unwrap_err();
+        assert_eq!(e.status, StatusCode::FORBIDDEN);
+        let e = Target::from_segments(&guest(), segs(&["_", "-bad"])).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e = Target::from_segments(&guest(), segs(&["_", "p kg ", "a"])).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+}

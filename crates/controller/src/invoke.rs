@@ -1,0 +1,448 @@
+//! The invoke path: `POST /namespaces/{ns}/actions/[{pkg}/]{name}?blocking=&result=&timeout=`.
+//!
+//! Kept lean: a warm invoke reads the action from the cache, parses the body once into the
+//! parameter map, and awaits the balancer's completion future in the request's own task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use whirl_model::error::messages;
+use whirl_model::message::MESSAGE_VERSION;
+use whirl_model::{
+    Action, Activation, ActivationId, ActivationMessage, ActivationResponse, ExecKind, Identity,
+    Params, StatusCode as ActivationStatus,
+};
+use whirl_spi::{LoadBalancerError, PendingActivation};
+
+use crate::actions::Target;
+use crate::auth::Caller;
+use crate::cache::ResolvedAction;
+use crate::context::{json_bytes, TransId};
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::views::{result_bytes, ActivationView};
+use crate::{read_body, require_json, Inner};
+
+/// The header naming the activation of an invoke response.
+pub(crate) const ACTIVATION_ID_HEADER: HeaderName =
+    HeaderName::from_static("x-openwhisk-activation-id");
+
+/// Refusal of a sequence invoke until sequences are implemented.
+pub(crate) const SEQUENCE_INVOKE_UNSUPPORTED: &str =
+    "Invoking a sequence is not supported yet by this platform; invoke its component actions instead.";
+
+/// Parses an invoke body: a JSON object of parameters (an empty body is `{}`).
+pub(crate) fn parse_payload(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    serde_json::from_slice::<Map<String, Value>>(body).map_err(ApiError::malformed)
+}
+
+/// The action's default parameters overridden by the invoke's, refusing overrides of immutable
+/// (`final`) parameters.
+pub(crate) fn merge_params(
+    defaults: &Map<String, Value>,
+    immutable: &[String],
+    payload: Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
+    if !immutable.is_empty() && payload.keys().any(|k| immutable.iter().any(|i| i == k)) {
+        return Err(ApiError::bad_request(messages::RESERVED_PARAMS));
+    }
+    if defaults.is_empty() {
+        return Ok(payload);
+    }
+    let mut merged = defaults.clone();
+    merged.extend(payload);
+    Ok(merged)
+}
+
+/// The HTTP status of a completed activation: 200 success, 502 application or developer error,
+/// 500 whisk error.
+pub(crate) fn http_status(s: ActivationStatus) -> StatusCode {
+    match s {
+        ActivationStatus::Success => StatusCode::OK,
+        ActivationStatus::ApplicationError | ActivationStatus::DeveloperError => {
+            StatusCode::BAD_GATEWAY
+        }
+        ActivationStatus::WhiskError => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn with_activation_header(mut r: Response, id: &ActivationId) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        r.headers_mut().insert(ACTIVATION_ID_HEADER, v);
+    }
+    r
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted<'a> {
+    activation_id: &'a ActivationId,
+}
+
+/// 202 `{"activationId": ...}`.
+fn accepted(id: &ActivationId) -> Response {
+    let body = serde_json::to_vec(&Accepted { activation_id: id }).unwrap_or_default();
+    with_activation_header(json_bytes(StatusCode::ACCEPTED, body), id)
+}
+
+/// The response to a completed blocking invoke: the full activation, or the result alone with
+/// `result=true` (an array result is always sent alone, as OpenWhisk does).
+pub(crate) fn completed(a: &Activation, result_only: bool) -> Response {
+    let status = http_status(a.response.status);
+    let bytes = if result_only || matches!(a.response.result, Some(Value::Array(_))) {
+        result_bytes(a)
+    } else {
+        serde_json::to_vec(&ActivationView::new(a)).unwrap_or_default()
+    };
+    with_activation_header(json_bytes(status, bytes), &a.activation_id)
+}
+
+/// `ns/pkg/name` of an action (the `path` annotation and journal path).
+fn action_path(action: &Action) -> String {
+    format!("{}/{}", action.namespace, action.name)
+}
+
+/// A record for an activation that was accepted but will never run.
+fn failure_record(
+    user: &Identity,
+    action: &Action,
+    id: ActivationId,
+    at_ms: u64,
+    response: ActivationResponse,
+) -> Activation {
+    let mut annotations = Params::new();
+    annotations.put("path", Value::String(action_path(action)));
+    annotations.put("kind", Value::String(action.kind().to_owned()));
+    annotations.put("limits", json!(action.limits));
+    Activation {
+        namespace: user.namespace.to_string(),
+        name: action.name.clone(),
+        version: action.version.clone(),
+        subject: user.subject.clone(),
+        activation_id: id,
+        start: at_ms,
+        end: at_ms,
+        duration: Some(0),
+        publish: false,
+        cause: None,
+        response,
+        logs: Vec::new(),
+        annotations,
+    }
+}
+
+/// `POST /namespaces/{ns}/actions/[{pkg}/]{name}`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn invoke(
+    State(inner): State<Arc<Inner>>,
+    Caller(user): Caller,
+    tid: TransId,
+    Path(segments): Path<Vec<String>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let received_at_ms = whirl_model::time::now_ms();
+    let target = Target::from_segments(&user, segments)?;
+    let q = Query(q.as_deref().unwrap_or(""));
+    let blocking = q.bool("blocking", false)?;
+    let result_only = q.bool("result", false)?;
+    let wait_ms = q.timeout_ms(inner.config.limits.max_blocking_wait_ms)?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, inner.config.limits.max_payload_bytes).await?;
+    let resolved = inner
+        .resolve_action(&target.namespace, &target.doc_name())
+        .await?;
+    if resolved.action.exec.exec_kind() == ExecKind::Sequence {
+        return Err(ApiError::bad_request(SEQUENCE_INVOKE_UNSUPPORTED));
+    }
+    let content = merge_params(
+        &resolved.defaults,
+        &resolved.immutable,
+        parse_payload(&bytes)?,
+    )?;
+    drop(bytes);
+    dispatch(
+        &inner,
+        &user,
+        &tid,
+        &resolved,
+        content,
+        blocking,
+        result_only,
+        wait_ms,
+        received_at_ms,
+    )
+    .await
+}
+
+/// Publishes one activation and answers for it.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(
+    inner: &Inner,
+    user: &Identity,
+    tid: &TransId,
+    resolved: &ResolvedAction,
+    content: Map<String, Value>,
+    blocking: bool,
+    result_only: bool,
+    wait_ms: u64,
+    received_at_ms: u64,
+) -> Result<Response, ApiError> {
+    let action = &resolved.action;
+    let balancer = inner.balancers.resolve(action);
+    let activation_id = ActivationId::generate();
+    let journaled = inner.config.journal.journals(blocking);
+    if journaled {
+        let pending = PendingActivation {
+            activation_id,
+            namespace: user.namespace.to_string(),
+            path: action_path(action),
+            version: action.version.clone(),
+            subject: user.subject.clone(),
+            kind: action.kind().to_owned(),
+            accepted_at: received_at_ms,
+            owner: inner.config.controller_id.clone(),
+            cause: None,
+        };
+        if let Err(e) = inner.activations.journal(&pending).await {
+            tracing::error!(%tid, "journal write failed: {e}");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("The activation could not be accepted: {e}"),
+            ));
+        }
+    }
+    let msg = ActivationMessage {
+        version: MESSAGE_VERSION,
+        transid: tid.as_str().to_owned(),
+        action: action.fully_qualified_name(),
+        revision: resolved.rev,
+        user: user.clone(),
+        activation_id,
+        root_controller: inner.config.controller_id.clone(),
+        blocking,
+        content: Some(Value::Object(content)),
+        init_args: resolved.init_args.clone(),
+        cause: None,
+        received_at_ms,
+        load_balancer: balancer.name().to_owned(),
+        extra_annotations: Vec::new(),
+    };
+    let completion = match balancer.publish(action.clone(), msg).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(%tid, activation = %activation_id, balancer = balancer.name(), "dispatch failed: {e}");
+            if journaled {
+                // Close the journal entry: this activation will never run.
+                let record = failure_record(
+                    user,
+                    action,
+                    activation_id,
+                    received_at_ms,
+                    ActivationResponse::whisk_error(e.to_string()),
+                );
+                if let Err(se) = inner.activations.store(&record).await {
+                    tracing::error!(%tid, activation = %activation_id, "could not record the failed dispatch: {se}");
+                }
+                return Ok(with_activation_header(
+                    ApiError::from(e).into_response(),
+                    &activation_id,
+                ));
+            }
+            return Err(e.into());
+        }
+    };
+    if !blocking {
+        // Dropping the future does not cancel the activation (the balancer guarantees its record).
+        drop(completion);
+        return Ok(accepted(&activation_id));
+    }
+    match tokio::time::timeout(Duration::from_millis(wait_ms), completion).await {
+        Ok(Ok(activation)) => Ok(completed(&activation, result_only)),
+        // Not done in time, or its completion goes to another controller: the caller polls by id.
+        Err(_) | Ok(Err(LoadBalancerError::Lost(_))) => Ok(accepted(&activation_id)),
+        Ok(Err(e)) => {
+            tracing::warn!(%tid, activation = %activation_id, "activation failed in the balancer: {e}");
+            Ok(with_activation_header(
+                ApiError::from(e).into_response(),
+                &activation_id,
+            ))
+        }
+    }
+}
+
+/// Writes whisk-internal-error records for this controller's journal entries that never got one.
+pub(crate) async fn recover_orphans(inner: &Inner) -> Result<usize, whirl_spi::StoreError> {
+    let orphans = inner
+        .activations
+        .orphans(&inner.config.controller_id)
+        .await?;
+    let mut written = 0;
+    for p in orphans {
+        let mut annotations = Params::new();
+        annotations.put("path", Value::String(p.path.clone()));
+        annotations.put("kind", Value::String(p.kind.clone()));
+        let name = p.path.rsplit('/').next().unwrap_or(&p.path).to_owned();
+        let record = Activation {
+            namespace: p.namespace,
+            name,
+            version: p.version,
+            subject: p.subject,
+            activation_id: p.activation_id,
+            start: p.accepted_at,
+            end: 0,
+            duration: None,
+            publish: false,
+            cause: p.cause,
+            response: ActivationResponse::whisk_error(messages::INTERRUPTED),
+            logs: Vec::new(),
+            annotations,
+        };
+        if inner.activations.store(&record).await? == whirl_spi::StoreOutcome::Stored {
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn payloads_must_be_objects() {
+        assert!(parse_payload(b"").unwrap().is_empty());
+        assert!(parse_payload(b" \n").unwrap().is_empty());
+        assert_eq!(parse_payload(br#"{"a":1}"#).unwrap(), obj(json!({"a":1})));
+        for bad in [&b"[1,2]"[..], b"42", b"\"s\"", b"{", b"null"] {
+            let e = parse_payload(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(e
+                .message
+                .starts_with("The request content was malformed:\n"));
+        }
+    }
+
+    #[test]
+    fn parameters_merge_with_the_body_winning() {
+        let defaults = obj(json!({"a": 1, "b": 2}));
+        let m = merge_params(&defaults, &[], obj(json!({"b": 3, "c": 4}))).unwrap();
+        assert_eq!(Value::Object(m), json!({"a": 1, "b": 3, "c": 4}));
+        let m = merge_params(&Map::new(), &[], obj(json!({"x": true}))).unwrap();
+        assert_eq!(Value::Object(m), json!({"x": true}));
+    }
+
+    #[test]
+    fn final_parameters_cannot_be_overridden() {
+        let defaults = obj(json!({"a": 1, "b": 2}));
+        let immutable = vec!["a".to_string()];
+        let e = merge_params(&defaults, &immutable, obj(json!({"a": 5}))).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.message, messages::RESERVED_PARAMS);
+        let m = merge_params(&defaults, &immutable, obj(json!({"b": 5}))).unwrap();
+        assert_eq!(Value::Object(m), json!({"a": 1, "b": 5}));
+    }
+
+    #[test]
+    fn statuses_follow_openwhisk() {
+        assert_eq!(http_status(ActivationStatus::Success), StatusCode::OK);
+        assert_eq!(
+            http_status(ActivationStatus::ApplicationError),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            http_status(ActivationStatus::DeveloperError),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            http_status(ActivationStatus::WhiskError),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    fn record(result: Value, status: ActivationStatus) -> Activation {
+        let user = Identity {
+            subject: "guest".into(),
+            namespace: whirl_model::EntityName::new("guest").unwrap(),
+            uuid: "u".into(),
+            key: "k".into(),
+            limits: Default::default(),
+        };
+        let action: Action = serde_json::from_value(json!({
+            "namespace": "guest/pkg", "name": "a", "version": "0.0.3",
+            "exec": {"kind": "python:3", "code": "x"},
+            "limits": {"timeout": 1000, "memory": 256, "logs": 10, "concurrency": 1}
+        }))
+        .unwrap();
+        let response = ActivationResponse {
+            status,
+            result: Some(result),
+            size: None,
+        };
+        failure_record(&user, &action, ActivationId::generate(), 5, response)
+    }
+
+    async fn body_of(r: Response) -> (StatusCode, HeaderMap, Value) {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn completed_activations_answer_as_openwhisk() {
+        let a = record(json!({"ok": true}), ActivationStatus::Success);
+        assert_eq!(a.path(), Some("guest/pkg/a"));
+        let (s, h, v) = body_of(completed(&a, false)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(h[ACTIVATION_ID_HEADER], a.activation_id.to_string());
+        assert_eq!(v["activationId"], a.activation_id.to_string());
+        assert_eq!(
+            v["response"],
+            json!({"status": "success", "success": true, "result": {"ok": true}})
+        );
+        let (_, _, v) = body_of(completed(&a, true)).await;
+        assert_eq!(v, json!({"ok": true}));
+
+        let a = record(json!({"error": "no"}), ActivationStatus::ApplicationError);
+        let (s, _, v) = body_of(completed(&a, true)).await;
+        assert_eq!(s, StatusCode::BAD_GATEWAY);
+        assert_eq!(v, json!({"error": "no"}));
+
+        let a = record(json!([1, 2]), ActivationStatus::Success);
+        let (_, _, v) = body_of(completed(&a, false)).await;
+        assert_eq!(v, json!([1, 2]));
+
+        let a = record(json!({"error": "boom"}), ActivationStatus::WhiskError);
+        let (s, _, v) = body_of(completed(&a, false)).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(v["response"]["status"], "whisk internal error");
+    }
+
+    #[tokio::test]
+    async fn accepted_is_202_with_the_id() {
+        let id = ActivationId::generate();
+        let (s, h, v) = body_of(accepted(&id)).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        assert_eq!(v, json!({"activationId": id.to_string()}));
+        assert_eq!(h[ACTIVATION_ID_HEADER], id.to_string());
+    }
+}

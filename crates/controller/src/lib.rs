@@ -1,0 +1,466 @@
+//! Whirl's controller: the OpenWhisk-compatible REST API and the invoke path.
+//!
+//! # The request path
+//!
+//! Every request passes one middleware ([`context`]) that assigns its transaction id (OpenWhisk's
+//! 32 random alphanumerics, or the caller's `X-Request-ID`), answers CORS pre-flights, and on the
+//! way out adds the CORS headers and `X-Request-ID` and writes OpenWhisk's error body
+//! `{"error": message, "code": transaction id}` for every error, including the router's own 404
+//! and 405.
+//!
+//! Routes under `/api/v1` other than the API info authenticate the caller with HTTP Basic
+//! `uuid:key` through the [`Authenticator`] (successful identities are cached for
+//! [`ControllerConfig::identity_cache_ttl_ms`]), then check that the path's namespace is `_` or
+//! the caller's own.
+//!
+//! An invoke (`POST /api/v1/namespaces/{ns}/actions/[{pkg}/]{name}`) then
+//! 1. resolves the action from the controller's action cache (filled from the [`EntityStore`] on
+//!    a miss, refreshed by this controller's own PUT and DELETE, expiring after
+//!    [`ControllerConfig::action_cache_ttl_ms`]) — a warm invoke does not touch the store;
+//! 2. merges parameters: the action's defaults, overridden by the body's (refusing keys that
+//!    override `final` parameters), and lists the `init: true` keys as `init_args`;
+//! 3. builds the [`ActivationMessage`](whirl_model::ActivationMessage), journals it when
+//!    [`ControllerConfig::journal`] says so, and hands it to the load balancer that
+//!    [`LoadBalancerResolver::resolve`] picks for the action;
+//! 4. answers at once with 202 and the activation id (non-blocking), or awaits the balancer's
+//!    [`ActivationFuture`](whirl_spi::ActivationFuture) right in the request's task (no spawn, no
+//!    channel hop) for up to the requested timeout: a completed activation is answered 200 (success),
+//!    502 (application or developer error) or 500 (whisk error); otherwise 202 with the id, and the
+//!    activation keeps running (the balancer guarantees its record).
+//!
+//! Entity writes validate everything first and then write the store exactly once.
+//! Sequences can be created (components must exist, no cycles, bounded length) but not yet
+//! invoked: invoking one is a 400.
+//!
+//! # Routes
+//!
+//! | method | path | |
+//! |---|---|---|
+//! | GET | `/`, `/api/v1` | API information |
+//! | GET | `/api/v1/namespaces` | the caller's namespace names |
+//! | GET | `/api/v1/namespaces/{ns}/actions` | list actions (`skip`, `limit`, `count`) |
+//! | GET | `/api/v1/namespaces/{ns}/actions/{pkg}/` | list a package's actions |
+//! | GET, PUT, DELETE, POST | `/api/v1/namespaces/{ns}/actions/[{pkg}/]{name}` | get, create/update, delete, invoke |
+//! | GET | `/api/v1/namespaces/{ns}/activations` | list activations (`name`, `since`, `upto`, `skip`, `limit`, `docs`, `count`) |
+//! | GET | `/api/v1/namespaces/{ns}/activations/{id}[/logs, /result]` | an activation, its logs, its result |
+
+mod actions;
+mod activations;
+mod auth;
+mod cache;
+pub mod config;
+mod context;
+mod error;
+mod info;
+mod invoke;
+mod query;
+mod validate;
+mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap};
+use axum::routing::get;
+use axum::Router;
+use whirl_model::RuntimeManifest;
+use whirl_spi::{
+    ActivationStore, Authenticator, Collection, EntityStore, LoadBalancerResolver, LogStore,
+};
+
+pub use config::{ControllerConfig, JournalMode};
+
+use crate::cache::{ActionCache, IdentityCache, ResolvedAction};
+use crate::error::{ApiError, CORRUPTED_ENTITY};
+
+/// Everything a controller uses, as SPI trait objects chosen by the composition root.
+pub struct ControllerDeps {
+    /// Actions (and later packages, triggers, rules).
+    pub entities: Arc<dyn EntityStore>,
+    /// Activation records and the crash journal.
+    pub activations: Arc<dyn ActivationStore>,
+    /// Credentials to identities.
+    pub auth: Arc<dyn Authenticator>,
+    /// Where `GET .../activations/{id}/logs` reads logs.
+    pub logs: Arc<dyn LogStore>,
+    /// Picks the load balancer for each action.
+    pub balancers: Arc<dyn LoadBalancerResolver>,
+    /// The runtime kinds this deployment offers.
+    pub manifest: Arc<RuntimeManifest>,
+    pub config: ControllerConfig,
+}
+
+/// The shared state of every handler.
+pub(crate) struct Inner {
+    pub entities: Arc<dyn EntityStore>,
+    pub activations: Arc<dyn ActivationStore>,
+    pub auth: Arc<dyn Authenticator>,
+    pub logs: Arc<dyn LogStore>,
+    pub balancers: Arc<dyn LoadBalancerResolver>,
+    pub manifest: Arc<RuntimeManifest>,
+    pub config: ControllerConfig,
+    pub actions: ActionCache,
+    pub identities: IdentityCache,
+}
+
+impl Inner {
+    /// The action stored as `name` (`name` or `pkg/name`) in `namespace`, from the cache or the store.
+    pub async fn resolve_action(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<ResolvedAction>, ApiError> {
+        if let Some(hit) = self.actions.get(namespace, name) {
+            return Ok(hit);
+        }
+        let doc = self
+            .entities
+            .get(Collection::Actions, namespace, name)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let rev = doc.rev;
+        let action = parse_action_doc(doc.body)?;
+        let resolved = Arc::new(ResolvedAction::new(rev, action));
+        self.actions.insert(namespace, name, resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Largest `PUT` body accepted: code plus parameters plus annotations, with room for JSON.
+    pub fn put_body_limit(&self) -> usize {
+        let l = &self.config.limits;
+        l.max_exec_bytes
+            .saturating_add(l.max_parameter_bytes.saturating_mul(2))
+            .saturating_add(1 << 20)
+    }
+}
+
+/// Reads a stored action document.
+pub(crate) fn parse_action_doc(body: serde_json::Value) -> Result<whirl_model::Action, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        tracing::error!("stored action cannot be read: {e}");
+        ApiError::internal(CORRUPTED_ENTITY)
+    })
+}
+
+/// Refuses a body whose `Content-Type` is given and is not JSON.
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let s = ct.to_str().unwrap_or("");
+    let mime = s.split(';').next().unwrap_or("").trim();
+    let json = mime.eq_ignore_ascii_case("application/json")
+        || mime.len() > 5 && mime[mime.len() - 5..].eq_ignore_ascii_case("+json");
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_content_type(s))
+    }
+}
+
+/// Reads a request body of at most `limit` bytes (413 in OpenWhisk's words beyond).
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(len) = declared {
+        if len > limit {
+            return Err(ApiError::entity_too_big("Request", len, limit));
+        }
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if e.to_string().contains("length limit") {
+            ApiError::entity_too_big("Request", limit.saturating_add(1), limit)
+        } else {
+            ApiError::bad_request("Failed extracting request body.")
+        }
+    })
+}
+
+/// A controller: the REST API over its dependencies.
+pub struct Controller {
+    inner: Arc<Inner>,
+}
+
+impl Controller {
+    /// Builds a controller from its dependencies.
+    pub fn new(deps: ControllerDeps) -> Self {
+        let ControllerDeps {
+            entities,
+            activations,
+            auth,
+            logs,
+            balancers,
+            manifest,
+            config,
+        } = deps;
+        let actions = ActionCache::new(config.action_cache_ttl_ms, config.cache_capacity);
+        let identities = IdentityCache::new(config.identity_cache_ttl_ms, config.cache_capacity);
+        Self {
+            inner: Arc::new(Inner {
+                entities,
+                activations,
+                auth,
+                logs,
+                balancers,
+                manifest,
+                config,
+                actions,
+                identities,
+            }),
+        }
+    }
+
+    /// The controller's configuration.
+    pub fn config(&self) -> &ControllerConfig {
+        &self.inner.config
+    }
+
+    /// The HTTP routes (see the crate documentation for the table), with the request middleware.
+    pub fn router(&self) -> Router {
+        let inner = &self.inner;
+        let api = api_routes().with_state(inner.clone());
+        finish(info::routes(&inner.config, &inner.manifest).merge(api))
+    }
+
+    /// Turns this controller's journal entries that never got a record into whisk-internal-error
+    /// records (after a crash). Returns how many records were written.
+    pub async fn recover_orphans(&self) -> Result<usize, whirl_spi::StoreError> {
+        invoke::recover_orphans(&self.inner).await
+    }
+
+    /// Serves the API on `listener` until `shutdown` resolves, then stops accepting connections
+    /// and waits for in-flight requests (blocking invokes included) to finish.
+    /// With [`ControllerConfig::recover_orphans_on_start`], first recovers orphaned activations.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        use axum::serve::ListenerExt;
+        if self.inner.config.recover_orphans_on_start {
+            match self.recover_orphans().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!("recorded {n} activation(s) interrupted by the last stop"),
+                Err(e) => tracing::error!("could not recover interrupted activations: {e}"),
+            }
+        }
+        let addr = listener.local_addr()?;
+        tracing::info!(controller = %self.inner.config.controller_id, %addr, "controller listening");
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("could not set TCP_NODELAY: {e}");
+            }
+        });
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!(controller = %self.inner.config.controller_id, "controller stopped");
+        Ok(())
+    }
+}
+
+/// The authenticated API routes (state: the shared controller state).
+fn api_routes() -> Router<Arc<Inner>> {
+    Router::new()
+        .route("/api/v1/namespaces", get(actions::list_namespaces))
+        .route("/api/v1/namespaces/", get(actions::list_namespaces))
+        .route(
+            "/api/v1/namespaces/{ns}/actions",
+            get(actions::list_actions),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/actions/",
+            get(actions::list_actions),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/actions/{pkg}/",
+            get(actions::list_package_actions),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/actions/{name}",
+            get(actions::get_action)
+                .put(actions::put_action)
+                .delete(actions::delete_action)
+                .post(invoke::invoke),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/actions/{pkg}/{name}",
+            get(actions::get_action)
+                .put(actions::put_action)
+                .delete(actions::delete_action)
+                .post(invoke::invoke),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/activations",
+            get(activations::list_activations),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/activations/",
+            get(activations::list_activations),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/activations/{id}",
+            get(activations::get_activation),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/activations/{id}/logs",
+            get(activations::activation_logs),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/activations/{id}/result",
+            get(activations::activation_result),
+        )
+}
+
+/// Adds the request middleware to a router (the router's own 404 and 405 get JSON bodies there).
+fn finish(router: Router) -> Router {
+    router.layer(axum::middleware::from_fn(context::request_context))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderValue, Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn test_router() -> Router {
+        finish(info::routes(
+            &ControllerConfig::default(),
+            &RuntimeManifest::default(),
+        ))
+    }
+
+    async fn call(r: Router, req: Request<Body>) -> (StatusCode, HeaderMap, serde_json::Value) {
+        let resp = r.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, headers, v)
+    }
+
+    fn get(uri: &str) -> Request<Body> {
+        Request::get(uri).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn api_info_is_public_json_with_openwhisk_headers() {
+        let (s, h, v) = call(test_router(), get("/")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["api_paths"], serde_json::json!(["/api/v1"]));
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert_eq!(
+            h[header::ACCESS_CONTROL_ALLOW_METHODS],
+            "GET, DELETE, POST, PUT, HEAD"
+        );
+        assert_eq!(h["x-request-id"].len(), 32);
+        let (s, _, v) = call(test_router(), get("/api/v1")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["api_version"], "1.0.0");
+        assert_eq!(v["api_version_path"], "v1");
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_get_json_errors_with_the_transaction_id() {
+        let (s, h, v) = call(test_router(), get("/api/v1/nothing/here")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(v["error"], "The requested resource could not be found.");
+        assert_eq!(v["code"], h["x-request-id"].to_str().unwrap());
+
+        let (s, _, v) = call(
+            test_router(),
+            Request::delete("/api/v1").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("HTTP method not allowed"),
+            "{v}"
+        );
+    }
+
+    #[tokio::test]
+    async fn callers_may_name_the_transaction_and_preflights_are_answered() {
+        let mut req = get("/api/v1/missing");
+        req.headers_mut()
+            .insert("x-request-id", HeaderValue::from_static("my-tid"));
+        let (_, h, v) = call(test_router(), req).await;
+        assert_eq!(h["x-request-id"], "my-tid");
+        assert_eq!(v["code"], "my-tid");
+
+        let req = Request::options("/api/v1/namespaces/_/actions/a")
+            .body(Body::empty())
+            .unwrap();
+        let (s, h, _) = call(test_router(), req).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(h[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap()
+            .contains("Authorization"));
+    }
+
+    #[test]
+    fn api_routes_do_not_conflict() {
+        let _ = api_routes();
+    }
+
+    #[test]
+    fn json_content_types() {
+        let mut h = HeaderMap::new();
+        assert!(require_json(&h).is_ok());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(require_json(&h).is_ok());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.api+json"),
+        );
+        assert!(require_json(&h).is_ok());
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let e = require_json(&h).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(
+            e.message,
+            "The request's Content-Type [text/plain] is not supported. Expected:\napplication/json"
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_413() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("11"));
+        let e = read_body(&h, Body::from("01234567890"), 10)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.message, "Request larger than allowed: 11 > 10 bytes.");
+        let e = read_body(&HeaderMap::new(), Body::from("01234567890"), 10)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            read_body(&HeaderMap::new(), Body::from("0123"), 10)
+                .await
+                .unwrap(),
+            "0123"
+        );
+    }
+}
