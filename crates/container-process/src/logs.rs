@@ -1,0 +1,231 @@
+//! A container's output: background tasks read the runtime's stdout and stderr pipes line by
+//! line, timestamp each line when it is read, and keep it in a bounded per-container buffer until
+//! [`LogBuffer::collect`] takes it.
+//!
+//! Each stream has its own queue, because one activation's output ends with a sentinel line on
+//! *each* stream and they arrive independently: after stdout's sentinel, stdout lines belong to
+//! the next activation and must stay queued while we wait for stderr's. Every entry carries a
+//! global sequence number so the two streams can be merged back in arrival order.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use whirl_spi::{CollectedLogs, LogLine, LogStream};
+
+/// The line OpenWhisk runtimes print on stdout and on stderr after each activation.
+pub const SENTINEL: &str = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
+
+/// Longer lines are split (Docker's log driver splits at 16 KiB too), so one runaway line without
+/// a newline cannot make the reader buffer grow without bound.
+const MAX_LINE: u64 = 16 * 1024;
+
+/// Bookkeeping cost counted per entry on top of its text, so a flood of empty lines is bounded too.
+const ENTRY_OVERHEAD: usize = 64;
+
+struct Entry {
+    seq: u64,
+    time: SystemTime,
+    /// `None` for a sentinel.
+    text: Option<String>,
+}
+
+impl Entry {
+    fn cost(&self) -> usize {
+        ENTRY_OVERHEAD + self.text.as_ref().map_or(0, String::len)
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    entries: VecDeque<Entry>,
+    /// The pipe was closed: nothing more will come.
+    eof: bool,
+}
+
+#[derive(Default)]
+struct State {
+    /// stdout, stderr.
+    queues: [Queue; 2],
+    next_seq: u64,
+    cost: usize,
+    /// Lines were dropped because nobody collected them; reported as truncation by the next
+    /// collection.
+    dropped: bool,
+}
+
+impl State {
+    /// The stream whose front entry is oldest, among `eligible` streams with something queued.
+    fn oldest(&self, eligible: [bool; 2]) -> Option<usize> {
+        (0..2)
+            .filter(|&s| eligible[s])
+            .filter_map(|s| self.queues[s].entries.front().map(|e| (e.seq, s)))
+            .min()
+            .map(|(_, s)| s)
+    }
+
+    fn pop(&mut self, s: usize) -> Option<Entry> {
+        let e = self.queues[s].entries.pop_front()?;
+        self.cost -= e.cost();
+        Some(e)
+    }
+}
+
+/// One container's buffered output.
+pub(crate) struct LogBuffer {
+    state: Mutex<State>,
+    /// Woken when a sentinel arrives or a stream ends: the only events a waiting collector needs.
+    wake: Notify,
+    max_cost: usize,
+}
+
+fn stream_of(s: usize) -> LogStream {
+    if s == 0 {
+        LogStream::Stdout
+    } else {
+        LogStream::Stderr
+    }
+}
+
+impl LogBuffer {
+    pub(crate) fn new(max_bytes: usize) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            max_cost: max_bytes.max(ENTRY_OVERHEAD),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (every update is a push or a pop).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one line (without its newline) read from stream `s` (0 stdout, 1 stderr).
+    fn push(&self, s: usize, line: String) {
+        let time = SystemTime::now();
+        let sentinel = line == SENTINEL;
+        {
+            let mut st = self.lock();
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            let entry = Entry {
+                seq,
+                time,
+                text: if sentinel { None } else { Some(line) },
+            };
+            st.cost += entry.cost();
+            st.queues[s].entries.push_back(entry);
+            while st.cost > self.max_cost {
+                let Some(oldest) = st.oldest([true, true]) else {
+                    break;
+                };
+                st.pop(oldest);
+                st.dropped = true;
+            }
+        }
+        if sentinel {
+            self.wake.notify_waiters();
+        }
+    }
+
+    fn end(&self, s: usize) {
+        self.lock().queues[s].eof = true;
+        self.wake.notify_waiters();
+    }
+
+    /// Takes the lines printed since the previous call (see `Container::logs`).
+    pub(crate) async fn collect(
+        &self,
+        limit_bytes: usize,
+        wait_for_sentinel: bool,
+        timeout: Duration,
+    ) -> CollectedLogs {
+        let deadline = Instant::now() + timeout;
+        let mut out = CollectedLogs::default();
+        let mut bytes = 0usize;
+        // Which streams have shown this activation's sentinel.
+        let mut ended = [false; 2];
+        loop {
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            // Register before looking, so a sentinel pushed after the look still wakes us.
+            woken.as_mut().enable();
+            {
+                let mut st = self.lock();
+                out.truncated |= std::mem::take(&mut st.dropped);
+                loop {
+                    let eligible = if wait_for_sentinel {
+                        [!ended[0], !ended[1]]
+                    } else {
+                        [true, true]
+                    };
+                    let Some(s) = st.oldest(eligible) else { break };
+                    let Some(entry) = st.pop(s) else { break };
+                    match entry.text {
+                        None => ended[s] |= wait_for_sentinel,
+                        Some(message) if bytes + message.len() > limit_bytes => {
+                            // Over the limit: keep draining to the sentinel, discarding.
+                            out.truncated = true;
+                        }
+                        Some(message) => {
+                            bytes += message.len();
+                            out.lines.push(LogLine {
+                                time: entry.time,
+                                stream: stream_of(s),
+                                message,
+                            });
+                        }
+                    }
+                }
+                if !wait_for_sentinel {
+                    return out;
+                }
+                if ended == [true, true] {
+                    out.complete = true;
+                    return out;
+                }
+                // A stream that ended without its sentinel will never show it.
+                if (0..2).all(|s| ended[s] || (st.queues[s].eof && st.queues[s].entries.is_empty()))
+                {
+                    return out;
+                }
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                return out;
+            }
+        }
+    }
+}
+
+/// Starts the background task that reads stream `s` of a container into `buffer`.
+pub(crate) fn spawn_reader(
+    reader: impl AsyncRead + Unpin + Send + 'static,
+    s: usize,
+    buffer: Arc<LogBuffer>,
+) {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(reader);
+        let mut line = Vec::with_capacity(256);
+        loop {
+            line.clear();
+            match (&mut reader)
+                .take(MAX_LINE)
+                .read_until(b'\n', &mut line)
+                .await
+            {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    buffer.push(s, String::from_utf8_lossy(&line).into_owned());
+                }
+            }
+        }
+        buffer.end(s);
+    });
+}
