@@ -15,8 +15,6 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -36,21 +34,7 @@ pub const MAX_INIT_RESPONSE_BYTES: usize = 1 << 20;
 /// How many idle connections a client keeps by default.
 pub const DEFAULT_MAX_IDLE: usize = 4;
 
-/// Where a container's runtime listens.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    Unix(PathBuf),
-    Tcp(SocketAddr),
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
-            Endpoint::Tcp(a) => write!(f, "tcp:{a}"),
-        }
-    }
-}
+pub use whirl_model::Endpoint;
 
 /// When a call to the container started and ended (wall clock; the length is measured on the
 /// monotonic clock, so `end - start` is exact).

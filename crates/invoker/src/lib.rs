@@ -1,0 +1,707 @@
+//! Whirl's invoker: runs activations in containers.
+//!
+//! For each activation the invoker
+//! 1. journals it (so a crash still ends it in a record, see [`Invoker::recover`]),
+//! 2. takes a container from the [`pool`] (warm → prewarmed → cold → evict → queue),
+//! 3. speaks OpenWhisk's protocol to the container's runtime (`/init` once, then `/run`) through
+//!    `whirl-runtime-client`, the same for every container factory,
+//! 4. collects the activation's logs through the `LogStore` SPI (unless collection is out of band),
+//! 5. keeps the container warm (success or application error) or destroys it (developer or whisk
+//!    error, timeout, crash: OpenWhisk's ContainerProxy rules),
+//! 6. stores exactly one activation record and returns it.
+//!
+//! Idle warm containers are suspended after a grace period and resumed on reuse, and destroyed
+//! after an idle timeout, by one janitor task (no per-activation timers on the warm path).
+//! Prewarmed stem cells of the manifest's kinds are kept ready and backfilled when used.
+//!
+//! The invoker depends only on the model and the SPI traits; the composition root hands it a
+//! container factory, a log store and an activation store.
+
+pub mod payload;
+pub mod pool;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tracing::{debug, info, warn};
+use whirl_model::error::messages;
+use whirl_model::manifest::RuntimeKind;
+use whirl_model::{
+    Action, Activation, ActivationMessage, ActivationResponse, Params, RuntimeManifest, StatusCode,
+};
+use whirl_runtime_client::{InitFailureKind, RuntimeClient};
+use whirl_spi::store::PendingActivation;
+use whirl_spi::{
+    ActivationStore, ContainerError, ContainerFactory, ContainerSpec, LogContext, LogError,
+    LogStore,
+};
+
+pub use pool::PoolSnapshot;
+use pool::{Acquired, Pool, Slot, WarmKey};
+
+/// Invoker settings (the `[invoker]` config section).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvokerConfig {
+    /// Stable id of this invoker (names containers, owns journal entries).
+    pub id: String,
+    /// Memory for action containers in MB; defaults to what the container factory reports.
+    pub user_memory_mb: Option<u64>,
+    /// Idle time after which a warm container is suspended, in ms.
+    pub pause_grace_ms: u64,
+    /// Idle time after which a warm container is destroyed, in ms.
+    pub idle_timeout_ms: u64,
+    /// Keep the manifest's stem cells prewarmed.
+    pub prewarm: bool,
+    /// The API host actions see as `__OW_API_HOST`.
+    pub api_host: String,
+}
+
+impl Default for InvokerConfig {
+    fn default() -> Self {
+        Self {
+            id: "invoker0".into(),
+            user_memory_mb: None,
+            pause_grace_ms: 10_000,
+            idle_timeout_ms: 600_000,
+            prewarm: true,
+            api_host: "http://127.0.0.1:3233".into(),
+        }
+    }
+}
+
+/// What the invoker is built from.
+pub struct InvokerDeps {
+    pub factory: Arc<dyn ContainerFactory>,
+    pub logs: Arc<dyn LogStore>,
+    pub activations: Arc<dyn ActivationStore>,
+    pub manifest: Arc<RuntimeManifest>,
+    /// Largest result an action may return, in bytes.
+    pub max_payload_bytes: usize,
+}
+
+struct Inner {
+    config: InvokerConfig,
+    deps: InvokerDeps,
+    pool: Pool,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// A running invoker. Cheap to clone.
+#[derive(Clone)]
+pub struct Invoker {
+    inner: Arc<Inner>,
+}
+
+/// Failures that end an activation before or around the container (become its record).
+struct Failure {
+    response: ActivationResponse,
+    init_ms: Option<u64>,
+}
+
+impl Invoker {
+    /// Prepares the factory (removing leftovers of a previous run), finishes orphaned activations
+    /// of this invoker, starts the stem cells and the janitor.
+    pub async fn start(config: InvokerConfig, deps: InvokerDeps) -> Result<Self, ContainerError> {
+        deps.factory.init().await?;
+        let cap = deps.factory.capacity();
+        let user_memory = config
+            .user_memory_mb
+            .unwrap_or(cap.user_memory_mb)
+            .min(cap.user_memory_mb.max(1));
+        let (tx, _) = tokio::sync::watch::channel(false);
+        let inner = Arc::new(Inner {
+            pool: Pool::new(user_memory, cap.max_containers),
+            config,
+            deps,
+            shutdown: tx,
+        });
+        let invoker = Invoker { inner };
+        invoker.recover().await;
+        if invoker.inner.config.prewarm {
+            invoker.backfill_prewarms();
+        }
+        tokio::spawn(janitor(Arc::downgrade(&invoker.inner)));
+        info!(
+            id = %invoker.inner.config.id,
+            user_memory_mb = user_memory,
+            max_containers = cap.max_containers,
+            factory = invoker.inner.deps.factory.name(),
+            "invoker started"
+        );
+        Ok(invoker)
+    }
+
+    /// The invoker's id.
+    pub fn id(&self) -> &str {
+        &self.inner.config.id
+    }
+
+    /// Pool counts.
+    pub fn pool(&self) -> PoolSnapshot {
+        self.inner.pool.snapshot()
+    }
+
+    /// Turns journal entries this invoker left without a record (a crash) into whisk-internal-error
+    /// records, so every accepted activation ends in exactly one record.
+    pub async fn recover(&self) {
+        let store = &self.inner.deps.activations;
+        let orphans = match store.orphans(&self.inner.config.id).await {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(error = %e, "could not read the activation journal");
+                return;
+            }
+        };
+        for p in orphans {
+            let (_, name) = p.path.rsplit_once('/').unwrap_or(("", &p.path));
+            let now = whirl_model::time::now_ms();
+            let mut annotations = Params::new();
+            annotations.put("path", json!(p.path));
+            annotations.put("kind", json!(p.kind));
+            let act = Activation {
+                namespace: p.namespace.clone(),
+                name: name.to_string(),
+                version: p.version.clone(),
+                subject: p.subject.clone(),
+                activation_id: p.activation_id,
+                start: p.accepted_at,
+                end: now,
+                duration: Some(now.saturating_sub(p.accepted_at)),
+                publish: false,
+                cause: p.cause,
+                response: ActivationResponse::whisk_error(messages::INTERRUPTED),
+                logs: Vec::new(),
+                annotations,
+            };
+            match store.store(&act).await {
+                Ok(_) => info!(activation = %p.activation_id, "recorded an interrupted activation"),
+                Err(e) => {
+                    warn!(activation = %p.activation_id, error = %e, "could not record an interrupted activation")
+                }
+            }
+        }
+    }
+
+    /// Runs one activation to its stored record and returns the record. Never fails: every
+    /// problem becomes the record's outcome.
+    pub async fn run(&self, action: Arc<Action>, msg: ActivationMessage) -> Activation {
+        let inner = &self.inner;
+        let received = msg.received_at_ms;
+        let pending = PendingActivation {
+            activation_id: msg.activation_id,
+            namespace: msg.user.namespace.to_string(),
+            path: path_of(&action),
+            version: action.version.clone(),
+            subject: msg.user.subject.clone(),
+            kind: action.kind().to_string(),
+            accepted_at: received,
+            owner: inner.config.id.clone(),
+            cause: msg.cause,
+        };
+        let store = inner.deps.activations.clone();
+        // The journal write and the activation proceed together; the store's writer orders the
+        // journal entry before the record that clears it.
+        let (journaled, mut activation) =
+            tokio::join!(store.journal(&pending), self.execute(&action, &msg));
+        if let Err(e) = journaled {
+            warn!(activation = %msg.activation_id, error = %e, "could not journal the activation");
+        }
+        if let Err(e) = store.store(&activation).await {
+            warn!(activation = %msg.activation_id, error = %e, "could not store the activation record");
+            activation
+                .annotations
+                .put("storeError", json!(e.to_string()));
+        }
+        activation
+    }
+
+    async fn execute(&self, action: &Arc<Action>, msg: &ActivationMessage) -> Activation {
+        let inner = &self.inner;
+        let kind = match inner.deps.manifest.resolve(action.kind()) {
+            Ok(k) => k.clone(),
+            Err(_) => {
+                let now = whirl_model::time::now_ms();
+                return self.record(
+                    action,
+                    msg,
+                    now,
+                    now,
+                    None,
+                    ActivationResponse::developer_error(format!(
+                        "The action's kind '{}' is not supported by this invoker.",
+                        action.kind()
+                    )),
+                    Vec::new(),
+                    false,
+                );
+            }
+        };
+        let memory = action.limits.memory;
+        if memory > inner.pool.user_memory_mb() {
+            let now = whirl_model::time::now_ms();
+            return self.record(
+                action,
+                msg,
+                now,
+                now,
+                None,
+                ActivationResponse::whisk_error(messages::PROVISION_FAILED),
+                Vec::new(),
+                false,
+            );
+        }
+        let key = WarmKey {
+            namespace: msg.user.namespace.to_string(),
+            action: action.fully_qualified_name(),
+            version: action.version.clone(),
+            updated: action.updated,
+        };
+        let acquired = loop {
+            let (res, evicted) = inner.pool.acquire(&key, &kind.kind, memory);
+            for s in evicted {
+                tokio::spawn(async move {
+                    let _ = s.container.destroy().await;
+                });
+            }
+            match res {
+                Ok(a) => break a,
+                Err(wait) => {
+                    debug!(activation = %msg.activation_id, "no container free; queued");
+                    let _ = wait.await;
+                }
+            }
+        };
+        let slot = match acquired {
+            Acquired::Warm(slot) => slot,
+            Acquired::Prewarm(slot) => {
+                self.backfill_prewarm(&kind, memory);
+                slot
+            }
+            Acquired::Cold => match self.create(&kind, memory, Some(action)).await {
+                Ok(slot) => {
+                    inner.pool.register(&slot);
+                    slot
+                }
+                Err(e) => {
+                    inner.pool.cancel_reservation(memory);
+                    let now = whirl_model::time::now_ms();
+                    let response = match e {
+                        ContainerError::UserStartup(m) => ActivationResponse::developer_error(m),
+                        ContainerError::Startup(m) => ActivationResponse::whisk_error(m),
+                        other => {
+                            warn!(error = %other, "container creation failed");
+                            ActivationResponse::whisk_error(messages::PROVISION_FAILED)
+                        }
+                    };
+                    return self.record(action, msg, now, now, None, response, Vec::new(), false);
+                }
+            },
+        };
+        self.run_in(slot, key, &kind, action, msg).await
+    }
+
+    async fn run_in(
+        &self,
+        slot: Arc<Slot>,
+        key: WarmKey,
+        kind: &RuntimeKind,
+        action: &Arc<Action>,
+        msg: &ActivationMessage,
+    ) -> Activation {
+        let inner = &self.inner;
+        let timeout = Duration::from_millis(action.limits.timeout);
+        let deadline = whirl_model::time::now_ms() + action.limits.timeout;
+        // Resume a suspended container before using it.
+        {
+            let mut suspended = slot.suspended.lock().await;
+            if *suspended {
+                if let Err(e) = slot.container.resume().await {
+                    warn!(container = slot.container.id(), error = %e, "resume failed");
+                    drop(suspended);
+                    self.destroy(slot).await;
+                    let now = whirl_model::time::now_ms();
+                    return self.record(
+                        action,
+                        msg,
+                        now,
+                        now,
+                        None,
+                        ActivationResponse::whisk_error(messages::PROVISION_FAILED),
+                        Vec::new(),
+                        false,
+                    );
+                }
+                *suspended = false;
+            }
+        }
+        let mut init_ms = None;
+        let mut start_ms = None;
+        if !slot.initialized.load(Ordering::Acquire) {
+            let value = payload::init_value(action, msg, deadline);
+            let t0 = SystemTime::now();
+            start_ms = Some(epoch_ms(t0));
+            match slot.client.init(&value, timeout).await {
+                Ok(interval) => {
+                    init_ms = Some(interval.duration().as_millis() as u64);
+                    slot.initialized.store(true, Ordering::Release);
+                }
+                Err(failure) => {
+                    let f = self.classify_init_failure(&slot, failure, timeout).await;
+                    let now = whirl_model::time::now_ms();
+                    let logs = self
+                        .collect_logs(
+                            &slot,
+                            kind,
+                            action,
+                            msg,
+                            &f.response,
+                            start_ms.unwrap_or(now),
+                        )
+                        .await;
+                    self.destroy(slot).await;
+                    return self.record(
+                        action,
+                        msg,
+                        start_ms.unwrap_or(now),
+                        now,
+                        f.init_ms,
+                        f.response,
+                        logs,
+                        false,
+                    );
+                }
+            }
+        }
+        let params = payload::run_params(msg);
+        let ids = payload::RunIds::new(action, msg);
+        let body = payload::run_payload(action, msg, &params, &ids, deadline);
+        let result = slot
+            .client
+            .run(&body, timeout, inner.deps.max_payload_bytes)
+            .await;
+        let run_start = epoch_ms(result.interval.start);
+        let end = epoch_ms(result.interval.end);
+        let mut response = result.response;
+        let timed_out = result.timed_out;
+        if result.connection_lost && slot.container.out_of_memory().await {
+            response = ActivationResponse::developer_error(messages::MEMORY_EXHAUSTED);
+        }
+        let start = start_ms.unwrap_or(run_start);
+        let logs = self
+            .collect_logs(&slot, kind, action, msg, &response, start)
+            .await;
+        let keep = matches!(
+            response.status,
+            StatusCode::Success | StatusCode::ApplicationError
+        ) && !timed_out
+            && !result.connection_lost;
+        if keep {
+            inner.pool.release(key, slot);
+        } else {
+            self.destroy(slot).await;
+        }
+        self.record(action, msg, start, end, init_ms, response, logs, timed_out)
+    }
+
+    async fn classify_init_failure(
+        &self,
+        slot: &Slot,
+        failure: whirl_runtime_client::InitFailure,
+        _timeout: Duration,
+    ) -> Failure {
+        let mut response = failure.response;
+        if failure.kind == InitFailureKind::ConnectionLost && slot.container.out_of_memory().await {
+            response = ActivationResponse::developer_error(messages::MEMORY_EXHAUSTED);
+        }
+        Failure {
+            response,
+            init_ms: Some(failure.interval.duration_ms()),
+        }
+    }
+
+    async fn collect_logs(
+        &self,
+        slot: &Slot,
+        kind: &RuntimeKind,
+        action: &Action,
+        msg: &ActivationMessage,
+        response: &ActivationResponse,
+        start: u64,
+    ) -> Vec<String> {
+        let logs = &self.inner.deps.logs;
+        let limit_bytes = (action.limits.logs as usize) << 20;
+        if !logs.collects_in_band() || limit_bytes == 0 {
+            return Vec::new();
+        }
+        // The log store sees the activation as it will be recorded (without logs).
+        let probe = self.record(
+            action,
+            msg,
+            start,
+            start,
+            None,
+            response.clone(),
+            Vec::new(),
+            false,
+        );
+        let ctx = LogContext {
+            activation: &probe,
+            action,
+            limit_bytes,
+            sentinelled: kind.sentinelled_logs,
+            developer_error: response.status == StatusCode::DeveloperError,
+        };
+        match logs.collect(&ctx, slot.container.as_ref()).await {
+            Ok(lines) => lines,
+            Err(LogError::Collecting {
+                message,
+                mut partial,
+            }) => {
+                warn!(activation = %msg.activation_id, %message, "log collection failed");
+                partial.push(format!(
+                    "{:<30} stderr: {}",
+                    whirl_model::time::log_timestamp(SystemTime::now()),
+                    messages::LOG_COLLECTION_ISSUE
+                ));
+                partial
+            }
+            Err(e) => {
+                warn!(activation = %msg.activation_id, error = %e, "log collection failed");
+                Vec::new()
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        action: &Action,
+        msg: &ActivationMessage,
+        start: u64,
+        end: u64,
+        init_ms: Option<u64>,
+        response: ActivationResponse,
+        logs: Vec<String>,
+        timed_out: bool,
+    ) -> Activation {
+        let mut annotations = Params(Vec::with_capacity(8 + msg.extra_annotations.len()));
+        annotations.put("path", Value::String(path_of(action)));
+        annotations.put("waitTime", json!(start.saturating_sub(msg.received_at_ms)));
+        annotations.put("kind", Value::String(action.kind().to_string()));
+        annotations.put("timeout", Value::Bool(timed_out));
+        annotations.put(
+            "limits",
+            json!({
+                "timeout": action.limits.timeout,
+                "memory": action.limits.memory,
+                "logs": action.limits.logs,
+                "concurrency": action.limits.concurrency,
+            }),
+        );
+        if let Some(i) = init_ms {
+            annotations.put("initTime", json!(i));
+        }
+        if !msg.load_balancer.is_empty() {
+            annotations.put("loadBalancer", Value::String(msg.load_balancer.clone()));
+        }
+        for (k, v) in &msg.extra_annotations {
+            annotations.put(k.clone(), v.clone());
+        }
+        Activation {
+            namespace: msg.user.namespace.to_string(),
+            name: action.name.clone(),
+            version: action.version.clone(),
+            subject: msg.user.subject.clone(),
+            activation_id: msg.activation_id,
+            start,
+            end,
+            duration: Some(end.saturating_sub(start)),
+            publish: false,
+            cause: msg.cause,
+            response,
+            logs,
+            annotations,
+        }
+    }
+
+    async fn create(
+        &self,
+        kind: &RuntimeKind,
+        memory_mb: u64,
+        action: Option<&Action>,
+    ) -> Result<Arc<Slot>, ContainerError> {
+        let inner = &self.inner;
+        let id = inner.pool.next_id();
+        let name = match action {
+            Some(a) => sanitize(&format!(
+                "wsk{}_{}_{}_{}",
+                inner.config.id,
+                id,
+                a.root_namespace(),
+                a.name
+            )),
+            None => sanitize(&format!(
+                "wsk{}_{}_prewarm_{}",
+                inner.config.id, id, kind.kind
+            )),
+        };
+        let image = match action.map(|a| &a.exec) {
+            Some(whirl_model::Exec::Blackbox { image, .. }) => Some(image.clone()),
+            _ => None,
+        };
+        let user_memory = inner.pool.user_memory_mb().max(1);
+        let spec = ContainerSpec {
+            name,
+            kind: kind.clone(),
+            image,
+            memory_mb,
+            cpu_shares: (1024 * memory_mb / user_memory).max(2),
+            env: vec![("__OW_API_HOST".into(), inner.config.api_host.clone())],
+            parameters: inner.deps.logs.container_parameters(),
+        };
+        let container = inner.deps.factory.create(spec).await?;
+        let client = RuntimeClient::new(container.endpoint().clone());
+        Ok(Arc::new(Slot {
+            id,
+            container,
+            client,
+            kind: kind.kind.clone(),
+            memory_mb,
+            generation: Default::default(),
+            suspended: tokio::sync::Mutex::new(false),
+            last_used_ms: Default::default(),
+            initialized: Default::default(),
+        }))
+    }
+
+    async fn destroy(&self, slot: Arc<Slot>) {
+        self.inner.pool.discard(&slot);
+        if let Err(e) = slot.container.destroy().await {
+            warn!(container = slot.container.id(), error = %e, "destroy failed");
+        }
+    }
+
+    /// Starts stem cells up to the manifest's counts.
+    fn backfill_prewarms(&self) {
+        for kind in &self.inner.deps.manifest.kinds {
+            for cell in &kind.stem_cells {
+                for _ in self.inner.pool.prewarm_count(&kind.kind, cell.memory)..cell.count {
+                    self.spawn_prewarm(kind.clone(), cell.memory);
+                }
+            }
+        }
+    }
+
+    /// Replaces a stem cell that was just used.
+    fn backfill_prewarm(&self, kind: &RuntimeKind, memory_mb: u64) {
+        if !self.inner.config.prewarm {
+            return;
+        }
+        let wanted = kind
+            .stem_cells
+            .iter()
+            .filter(|c| c.memory == memory_mb)
+            .map(|c| c.count)
+            .sum::<usize>();
+        if self.inner.pool.prewarm_count(&kind.kind, memory_mb) < wanted {
+            self.spawn_prewarm(kind.clone(), memory_mb);
+        }
+    }
+
+    fn spawn_prewarm(&self, kind: RuntimeKind, memory_mb: u64) {
+        if !self.inner.pool.reserve_prewarm(&kind.kind, memory_mb) {
+            debug!(kind = %kind.kind, "no room for a stem cell");
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.create(&kind, memory_mb, None).await {
+                Ok(slot) => {
+                    if *this.inner.shutdown.borrow() {
+                        this.inner.pool.prewarm_ready(&kind.kind, memory_mb, None);
+                        let _ = slot.container.destroy().await;
+                    } else {
+                        this.inner
+                            .pool
+                            .prewarm_ready(&kind.kind, memory_mb, Some(slot));
+                    }
+                }
+                Err(e) => {
+                    warn!(kind = %kind.kind, error = %e, "could not start a stem cell");
+                    this.inner.pool.prewarm_ready(&kind.kind, memory_mb, None);
+                }
+            }
+        });
+    }
+
+    /// Destroys every container. Activations still running end with errors (and records).
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        let all = self.inner.pool.drain_all();
+        futures::future::join_all(all.iter().map(|s| s.container.destroy())).await;
+        self.inner.deps.factory.cleanup().await;
+    }
+}
+
+/// Suspends idle containers after the grace period and destroys them after the idle timeout.
+async fn janitor(inner: std::sync::Weak<Inner>) {
+    let tick = {
+        let Some(i) = inner.upgrade() else { return };
+        Duration::from_millis((i.config.pause_grace_ms / 2).clamp(10, 1000))
+    };
+    let mut shutdown = match inner.upgrade() {
+        Some(i) => i.shutdown.subscribe(),
+        None => return,
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = shutdown.changed() => return,
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let now = inner.pool.now_ms();
+        for slot in inner.pool.idle_slots() {
+            let generation = slot.generation.load(Ordering::Acquire);
+            let idle_for = now.saturating_sub(slot.last_used_ms.load(Ordering::Relaxed));
+            if idle_for >= inner.config.idle_timeout_ms {
+                if inner.pool.take_idle_if_unused(&slot, generation) {
+                    debug!(container = slot.container.id(), "reaping idle container");
+                    let _ = slot.container.destroy().await;
+                }
+                continue;
+            }
+            if idle_for >= inner.config.pause_grace_ms {
+                let mut suspended = slot.suspended.lock().await;
+                if !*suspended && slot.generation.load(Ordering::Acquire) == generation {
+                    match slot.container.suspend().await {
+                        Ok(()) => *suspended = true,
+                        Err(e) => {
+                            warn!(container = slot.container.id(), error = %e, "suspend failed")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn path_of(action: &Action) -> String {
+    format!("{}/{}", action.namespace, action.name)
+}
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Container names keep `[A-Za-z0-9_.-]` only, as OpenWhisk's do.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .collect()
+}
