@@ -21,6 +21,8 @@ let entry = null;
 let exported = [];
 
 function flushed(stream) {
+  // Pipes and files are written synchronously on Linux: usually nothing is pending.
+  if (!stream.writableLength) return null;
   return new Promise((resolve) => {
     try {
       stream.write('', () => resolve());
@@ -31,7 +33,8 @@ function flushed(stream) {
 }
 
 async function answer(text) {
-  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  const pending = [flushed(process.stdout), flushed(process.stderr)].filter((p) => p !== null);
+  if (pending.length) await Promise.all(pending);
   const buf = Buffer.from(text + '\n', 'utf8');
   let off = 0;
   while (off < buf.length) {

@@ -89,6 +89,12 @@ pub fn parse_launcher(s: &str) -> Result<Launcher, String> {
     }
 }
 
+fn launcher_parser() -> impl clap::builder::TypedValueParser<Value = Launcher> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["python", "node", "native"])
+        .map(|s| parse_launcher(&s).expect("a possible value"))
+}
+
 /// Arguments of `whirl runtime`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RuntimeArgs {
@@ -96,7 +102,7 @@ pub struct RuntimeArgs {
     #[arg(long, default_value = "tcp:0.0.0.0:8080")]
     pub listen: Listen,
     /// How the action's code is loaded and run: python, node or native.
-    #[arg(long, value_parser = parse_launcher)]
+    #[arg(long, value_parser = launcher_parser())]
     pub launcher: Launcher,
     /// Interpreter to run the launcher with (default: python3 or node from PATH; unused for native).
     #[arg(long)]
