@@ -558,6 +558,23 @@ fn node_zip_actions() {
     );
     assert_eq!(s.run(json!({"ok": 1})), (200, json!({"ok": 1})));
 
+    // An ES module package.
+    let s = Server::start("node");
+    let code = zip_b64(&[
+        (
+            "package.json",
+            r#"{"type": "module", "main": "index.js"}"#,
+            0o644,
+        ),
+        (
+            "index.js",
+            "export function main(p) { return {esm: p.x}; }",
+            0o644,
+        ),
+    ]);
+    assert_eq!(s.init(json!({"code": code, "binary": true})).0, 200);
+    assert_eq!(s.run(json!({"x": 3})), (200, json!({"esm": 3})));
+
     let s = Server::start("node");
     let code = zip_b64(&[("other.js", "", 0o644)]);
     let (status, body) = s.init(json!({"code": code, "binary": true}));
