@@ -262,6 +262,24 @@ mod tests {
         assert_eq!(d.body, serde_json::json!({"x": 1}));
     }
 
+    #[tokio::test]
+    async fn a_closed_store_fails_instead_of_hanging() {
+        use whirl_spi::ActivationStore;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("whirl.db"))
+            .await
+            .unwrap();
+        s.close().await;
+        let a: whirl_model::Activation = serde_json::from_value(serde_json::json!({
+            "namespace": "ns", "name": "a", "version": "0.0.1", "subject": "s",
+            "activationId": "0123456789abcdef0123456789abcdef", "start": 1,
+            "response": {"statusCode": 0, "result": {}}
+        }))
+        .unwrap();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), s.store(&a)).await;
+        assert!(matches!(r, Ok(Err(StoreError::Backend(_)))), "{r:?}");
+    }
+
     #[test]
     fn config_defaults_and_rejects_unknown_keys() {
         let c: SqliteStoreConfig = serde_json::from_str("{}").unwrap();

@@ -2,9 +2,9 @@
 //! callers, batching whatever queued up while the previous batch committed into one transaction.
 //!
 //! Without a timer: a lone store is written at once; under load, batches grow by themselves to
-//! the number of callers waiting (at most [`MAX_BATCH`]). A batch costs a fixed four statements
-//! (begin, insert records, insert journal entries, clear journal entries, commit) however many
-//! activations it holds.
+//! the number of callers waiting (at most [`MAX_BATCH`]). A batch costs a fixed five statements
+//! (begin, insert journal entries, insert records, clear journal entries, commit), sent as one
+//! query, however many activations it holds.
 
 use std::collections::HashSet;
 
@@ -95,12 +95,12 @@ async fn commit(pool: &SqlitePool, batch: Vec<Op>) {
     let rows_r: Vec<&RecordRow> = records.iter().map(|(r, _)| r).collect();
     let rows_j: Vec<&JournalRow> = journals.iter().map(|(r, _)| r).collect();
     match write(pool, &rows_r, &rows_j).await {
-        Ok(inserted) => {
-            // The first occurrence of an id in the batch is the row the INSERT kept.
+        Ok(existing) => {
+            // The first occurrence of a new id in the batch is the row the INSERT kept.
             let mut answered = HashSet::new();
             for (row, reply) in records {
                 let first = answered.insert(row.id.clone());
-                let outcome = if first && inserted.contains(&row.id) {
+                let outcome = if first && !existing.contains(&row.id) {
                     StoreOutcome::Stored
                 } else {
                     StoreOutcome::AlreadyStored
@@ -126,19 +126,26 @@ async fn commit(pool: &SqlitePool, batch: Vec<Op>) {
 
 /// The transaction: journal entries first (so an entry and its record in one batch end with the
 /// entry cleared), then records, then clearing the journal of every stored id. Returns the ids of
-/// the records inserted.
+/// the batch's records that were stored before it (so not written again).
+///
+/// The ids are found with a `SELECT` inside the transaction rather than `INSERT .. RETURNING`:
+/// sqlx hands every result row across threads separately, and the common case is no row at all.
+///
+/// The whole transaction is one multi-statement query, so it costs one round trip to the
+/// connection's worker thread however many statements it holds; on failure it is rolled back.
 async fn write(
     pool: &SqlitePool,
     records: &[&RecordRow],
     journals: &[&JournalRow],
 ) -> Result<HashSet<String>, StoreError> {
-    let mut tx = pool
-        .begin()
+    let mut conn = pool
+        .acquire()
         .await
-        .map_err(|e| backend("beginning an activation batch", e))?;
+        .map_err(|e| backend("acquiring the writer connection", e))?;
+    let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
     if !journals.is_empty() {
         // An entry whose record already exists is not journaled: it would be a false orphan.
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        qb.push(
             "INSERT INTO activation_journal (activation_id, owner, accepted_at, body) \
              SELECT v.column1, v.column2, v.column3, v.column4 FROM (",
         );
@@ -150,18 +157,17 @@ async fn write(
         });
         qb.push(
             ") AS v WHERE NOT EXISTS (SELECT 1 FROM activations a WHERE a.activation_id = v.column1) \
-             ON CONFLICT (activation_id) DO NOTHING",
+             ON CONFLICT (activation_id) DO NOTHING; ",
         );
-        qb.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("journaling activations", e))?;
     }
-    let mut inserted = HashSet::new();
     if !records.is_empty() {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO activations (activation_id, namespace, rel_name, start, body) ",
-        );
+        qb.push("SELECT activation_id FROM activations WHERE activation_id IN (");
+        let mut list = qb.separated(", ");
+        for r in records {
+            list.push_bind(&r.id);
+        }
+        qb.push("); ");
+        qb.push("INSERT INTO activations (activation_id, namespace, rel_name, start, body) ");
         qb.push_values(records, |mut b, r| {
             b.push_bind(&r.id)
                 .push_bind(&r.namespace)
@@ -169,28 +175,49 @@ async fn write(
                 .push_bind(r.start)
                 .push_bind(&r.body);
         });
-        qb.push(" ON CONFLICT (activation_id) DO NOTHING RETURNING activation_id");
-        let ids: Vec<(String,)> = qb
-            .build_query_as()
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| backend("storing activations", e))?;
-        inserted.extend(ids.into_iter().map(|(id,)| id));
-
-        let mut qb =
-            QueryBuilder::<Sqlite>::new("DELETE FROM activation_journal WHERE activation_id IN (");
+        qb.push(" ON CONFLICT (activation_id) DO NOTHING; ");
+        qb.push("DELETE FROM activation_journal WHERE activation_id IN (");
         let mut list = qb.separated(", ");
         for r in records {
             list.push_bind(&r.id);
         }
-        qb.push(")");
-        qb.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("clearing the activation journal", e))?;
+        qb.push("); ");
     }
-    tx.commit()
-        .await
-        .map_err(|e| backend("committing an activation batch", e))?;
-    Ok(inserted)
+    qb.push("COMMIT");
+    match qb.build_query_as::<(String,)>().fetch_all(&mut *conn).await {
+        Ok(ids) => {
+            #[cfg(test)]
+            stats::record(records.len() + journals.len());
+            Ok(ids.into_iter().map(|(id,)| id).collect())
+        }
+        Err(e) => {
+            // Whatever statement failed, leave no transaction open on the connection.
+            if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                tracing::debug!(error = %rollback, "rollback after a failed batch");
+            }
+            Err(backend("writing an activation batch", e))
+        }
+    }
+}
+
+/// Batch counters for the benchmark.
+#[cfg(test)]
+pub(crate) mod stats {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static BATCHES: AtomicUsize = AtomicUsize::new(0);
+    static OPS: AtomicUsize = AtomicUsize::new(0);
+
+    pub(crate) fn record(ops: usize) {
+        BATCHES.fetch_add(1, Ordering::Relaxed);
+        OPS.fetch_add(ops, Ordering::Relaxed);
+    }
+
+    /// (batches, operations) since the last call.
+    pub(crate) fn take() -> (usize, usize) {
+        (
+            BATCHES.swap(0, Ordering::Relaxed),
+            OPS.swap(0, Ordering::Relaxed),
+        )
+    }
 }
