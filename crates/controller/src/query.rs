@@ -107,9 +107,13 @@ impl<'a> Query<'a> {
     pub fn timeout_ms(&self, max: u64) -> Result<u64, ApiError> {
         match self.get("timeout") {
             None => Ok(max),
+            // Out of range gets OpenWhisk's plain message; not a number, its malformed-parameter one.
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) if n > 0 && n <= max => Ok(n),
-                _ => Err(ApiError::bad_query(
+                Ok(_) => Err(ApiError::bad_request(format!(
+                    "Timeout must be number of milliseconds up to {max}."
+                ))),
+                Err(_) => Err(ApiError::bad_query(
                     "timeout",
                     format!("Timeout must be number of milliseconds up to {max}."),
                 )),

@@ -1,14 +1,13 @@
 //! Whirl's invoker: runs activations in containers.
 //!
 //! For each activation the invoker
-//! 1. journals it (so a crash still ends it in a record, see [`Invoker::recover`]),
-//! 2. takes a container from the [`pool`] (warm → prewarmed → cold → evict → queue),
-//! 3. speaks OpenWhisk's protocol to the container's runtime (`/init` once, then `/run`) through
+//! 1. takes a container from the [`pool`] (warm → prewarmed → cold → evict → queue),
+//! 2. speaks OpenWhisk's protocol to the container's runtime (`/init` once, then `/run`) through
 //!    `whirl-runtime-client`, the same for every container factory,
-//! 4. collects the activation's logs through the `LogStore` SPI (unless collection is out of band),
-//! 5. keeps the container warm (success or application error) or destroys it (developer or whisk
+//! 3. collects the activation's logs through the `LogStore` SPI (unless collection is out of band),
+//! 4. keeps the container warm (success or application error) or destroys it (developer or whisk
 //!    error, timeout, crash: OpenWhisk's ContainerProxy rules),
-//! 6. stores exactly one activation record and returns it.
+//! 5. stores exactly one activation record and returns it.
 //!
 //! Idle warm containers are suspended after a grace period and resumed on reuse, and destroyed
 //! after an idle timeout, by one janitor task (no per-activation timers on the warm path).
@@ -33,7 +32,6 @@ use whirl_model::{
     Action, Activation, ActivationMessage, ActivationResponse, Params, RuntimeManifest, StatusCode,
 };
 use whirl_runtime_client::{InitFailureKind, RuntimeClient};
-use whirl_spi::store::PendingActivation;
 use whirl_spi::{
     ActivationStore, ContainerError, ContainerFactory, ContainerSpec, LogContext, LogError,
     LogStore,
@@ -103,8 +101,8 @@ struct Failure {
 }
 
 impl Invoker {
-    /// Prepares the factory (removing leftovers of a previous run), finishes orphaned activations
-    /// of this invoker, starts the stem cells and the janitor.
+    /// Prepares the factory (removing leftovers of a previous run), starts the stem cells and the
+    /// janitor.
     pub async fn start(config: InvokerConfig, deps: InvokerDeps) -> Result<Self, ContainerError> {
         deps.factory.init().await?;
         let cap = deps.factory.capacity();
@@ -120,7 +118,6 @@ impl Invoker {
             shutdown: tx,
         });
         let invoker = Invoker { inner };
-        invoker.recover().await;
         if invoker.inner.config.prewarm {
             invoker.backfill_prewarms();
         }
@@ -145,71 +142,11 @@ impl Invoker {
         self.inner.pool.snapshot()
     }
 
-    /// Turns journal entries this invoker left without a record (a crash) into whisk-internal-error
-    /// records, so every accepted activation ends in exactly one record.
-    pub async fn recover(&self) {
-        let store = &self.inner.deps.activations;
-        let orphans = match store.orphans(&self.inner.config.id).await {
-            Ok(o) => o,
-            Err(e) => {
-                warn!(error = %e, "could not read the activation journal");
-                return;
-            }
-        };
-        for p in orphans {
-            let (_, name) = p.path.rsplit_once('/').unwrap_or(("", &p.path));
-            let now = whirl_model::time::now_ms();
-            let mut annotations = Params::new();
-            annotations.put("path", json!(p.path));
-            annotations.put("kind", json!(p.kind));
-            let act = Activation {
-                namespace: p.namespace.clone(),
-                name: name.to_string(),
-                version: p.version.clone(),
-                subject: p.subject.clone(),
-                activation_id: p.activation_id,
-                start: p.accepted_at,
-                end: now,
-                duration: Some(now.saturating_sub(p.accepted_at)),
-                publish: false,
-                cause: p.cause,
-                response: ActivationResponse::whisk_error(messages::INTERRUPTED),
-                logs: Vec::new(),
-                annotations,
-            };
-            match store.store(&act).await {
-                Ok(_) => info!(activation = %p.activation_id, "recorded an interrupted activation"),
-                Err(e) => {
-                    warn!(activation = %p.activation_id, error = %e, "could not record an interrupted activation")
-                }
-            }
-        }
-    }
-
     /// Runs one activation to its stored record and returns the record. Never fails: every
     /// problem becomes the record's outcome.
     pub async fn run(&self, action: Arc<Action>, msg: ActivationMessage) -> Activation {
-        let inner = &self.inner;
-        let received = msg.received_at_ms;
-        let pending = PendingActivation {
-            activation_id: msg.activation_id,
-            namespace: msg.user.namespace.to_string(),
-            path: path_of(&action),
-            version: action.version.clone(),
-            subject: msg.user.subject.clone(),
-            kind: action.kind().to_string(),
-            accepted_at: received,
-            owner: inner.config.id.clone(),
-            cause: msg.cause,
-        };
-        let store = inner.deps.activations.clone();
-        // The journal write and the activation proceed together; the store's writer orders the
-        // journal entry before the record that clears it.
-        let (journaled, mut activation) =
-            tokio::join!(store.journal(&pending), self.execute(&action, &msg));
-        if let Err(e) = journaled {
-            warn!(activation = %msg.activation_id, error = %e, "could not journal the activation");
-        }
+        let store = &self.inner.deps.activations;
+        let mut activation = self.execute(&action, &msg).await;
         if let Err(e) = store.store(&activation).await {
             warn!(activation = %msg.activation_id, error = %e, "could not store the activation record");
             activation

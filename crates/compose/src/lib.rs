@@ -1,0 +1,329 @@
+//! Whirl's composition root: the only crate that names SPI implementations.
+//!
+//! - [`Config`] is the whole configuration: each pluggable part is a section whose `type` string
+//!   selects the implementation (a serde-tagged enum), and each implementation owns its settings
+//!   struct. Unknown sections, keys or types are errors that name them.
+//! - The built-in default (`default.toml`, compiled in) is the embedded standalone set; a user's
+//!   file replaces whole sections of it, so the zero-config default goes through the same loading
+//!   path as any user configuration.
+//! - [`run_standalone`] wires the implementations together and serves the platform.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+use whirl_model::identity::well_known;
+use whirl_model::RuntimeManifest;
+use whirl_spi::{
+    ActivationStore, Authenticator, ContainerFactory, EntityStore, LoadBalancer, LogStore,
+    SubjectStore,
+};
+
+/// The built-in configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub controller: whirl_controller::ControllerConfig,
+    pub invoker: whirl_invoker::InvokerConfig,
+    pub load_balancer: LoadBalancerConfig,
+    pub container_factory: ContainerFactoryConfig,
+    pub log_store: LogStoreConfig,
+    pub messaging: MessagingConfig,
+    pub store: StoreConfig,
+    pub auth: AuthConfig,
+    pub runtimes: RuntimeManifest,
+}
+
+/// `[server]`: where the REST API listens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub port: u16,
+    /// The API host actions are told (`__OW_API_HOST`); default `http://<bind>:<port>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_host: Option<String>,
+}
+
+/// `[load_balancer]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LoadBalancerConfig {
+    Lean(whirl_lb_lean::LeanBalancerConfig),
+}
+
+/// `[container_factory]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ContainerFactoryConfig {
+    Process(whirl_container_process::ProcessFactoryConfig),
+}
+
+/// `[log_store]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LogStoreConfig {
+    Activation(whirl_logstore_activation::ActivationLogStoreConfig),
+}
+
+/// `[messaging]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum MessagingConfig {
+    Memory(whirl_messaging_memory::MemoryMessagingConfig),
+}
+
+/// `[store]`: entities, activations and subjects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StoreConfig {
+    Sqlite(whirl_store_sqlite::SqliteStoreConfig),
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AuthConfig {
+    Basic(whirl_auth_basic::BasicAuthConfig),
+}
+
+impl Config {
+    /// The built-in defaults with the sections of `path` (if any) replacing theirs.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let user = match path {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?,
+            ),
+            None => None,
+        };
+        Self::from_sources(user.as_deref()).with_context(|| match path {
+            Some(p) => format!("invalid configuration in {}", p.display()),
+            None => "invalid built-in configuration".to_string(),
+        })
+    }
+
+    /// Parses the defaults and an optional user file's text.
+    pub fn from_sources(user: Option<&str>) -> anyhow::Result<Config> {
+        let mut table: toml::Table = DEFAULT_CONFIG.parse().context("built-in config")?;
+        if let Some(text) = user {
+            let user: toml::Table = text.parse()?;
+            for (section, value) in user {
+                table.insert(section, value);
+            }
+        }
+        let de = toml::Value::Table(table);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            anyhow::anyhow!("{path}: {}", e.into_inner())
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.runtimes.validate().context("runtimes")?;
+        let l = &self.controller.limits;
+        for (name, r) in [
+            ("timeout_ms", l.timeout_ms),
+            ("memory_mb", l.memory_mb),
+            ("logs_mb", l.logs_mb),
+            ("concurrency", l.concurrency),
+        ] {
+            anyhow::ensure!(
+                r.min <= r.std && r.std <= r.max,
+                "controller.limits.{name}: need min <= std <= max"
+            );
+        }
+        anyhow::ensure!(
+            l.concurrency.min >= 1,
+            "controller.limits.concurrency.min must be at least 1"
+        );
+        Ok(())
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+}
+
+/// Where Whirl keeps its data by default: `$XDG_DATA_HOME/whirl` or `~/.local/share/whirl`.
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(x).join("whirl"));
+    }
+    let home = std::env::var_os("HOME")
+        .context("neither HOME nor XDG_DATA_HOME is set; pass --data-dir")?;
+    Ok(PathBuf::from(home).join(".local/share/whirl"))
+}
+
+/// A short stable hex digest of a path (FNV-1a; only needs to tell data directories apart).
+fn short_hash(p: &Path) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in p.as_os_str().as_encoded_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", h as u32)
+}
+
+/// Runs the whole platform in this process until `shutdown` resolves, then stops cleanly: the
+/// API stops accepting, in-flight requests finish, and every container is destroyed.
+pub async fn run_standalone(
+    cfg: Config,
+    data_dir: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize()?;
+
+    let StoreConfig::Sqlite(store_cfg) = &cfg.store;
+    let db_path = store_cfg.path_in(&data_dir);
+    let store = Arc::new(
+        whirl_store_sqlite::SqliteStore::open(&db_path)
+            .await
+            .with_context(|| format!("cannot open the store at {}", db_path.display()))?,
+    );
+    let entities: Arc<dyn EntityStore> = store.clone();
+    let activations: Arc<dyn ActivationStore> = store.clone();
+    let subjects: Arc<dyn SubjectStore> = store.clone();
+    whirl_auth_basic::ensure_well_known(subjects.as_ref()).await?;
+
+    let AuthConfig::Basic(auth_cfg) = &cfg.auth;
+    let auth: Arc<dyn Authenticator> = Arc::new(whirl_auth_basic::BasicAuthenticator::with_config(
+        subjects.clone(),
+        auth_cfg,
+    ));
+
+    let LogStoreConfig::Activation(_) = &cfg.log_store;
+    let logs: Arc<dyn LogStore> = Arc::new(whirl_logstore_activation::ActivationLogStore);
+
+    let ContainerFactoryConfig::Process(pf) = &cfg.container_factory;
+    let exe = std::env::current_exe().context("cannot find the whirl executable")?;
+    let mut pf = pf.clone();
+    pf.root_dir = data_dir.join("containers");
+    pf.runtime_command = vec![exe.to_string_lossy().into_owned(), "runtime".into()];
+    // Containers (cgroups) are named after the invoker and its data directory, so two platforms on
+    // one machine never take each other's containers for their own leftovers.
+    pf.invoker_id = format!("{}-{}", cfg.invoker.id, short_hash(&pf.root_dir));
+    let factory: Arc<dyn ContainerFactory> =
+        Arc::new(whirl_container_process::ProcessFactory::new(pf)?);
+
+    let manifest = Arc::new(cfg.runtimes.clone());
+    let api_host = cfg
+        .server
+        .api_host
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:{}", cfg.server.bind, cfg.server.port));
+    let mut invoker_cfg = cfg.invoker.clone();
+    invoker_cfg.api_host = api_host.clone();
+    let invoker = whirl_invoker::Invoker::start(
+        invoker_cfg,
+        whirl_invoker::InvokerDeps {
+            factory,
+            logs: logs.clone(),
+            activations: activations.clone(),
+            manifest: manifest.clone(),
+            max_payload_bytes: cfg.controller.limits.max_payload_bytes,
+        },
+    )
+    .await
+    .context("cannot start the invoker")?;
+
+    let LoadBalancerConfig::Lean(_) = &cfg.load_balancer;
+    let lb: Arc<dyn LoadBalancer> = Arc::new(whirl_lb_lean::LeanBalancer::new("lean", invoker));
+    let MessagingConfig::Memory(_) = &cfg.messaging; // the lean balancer needs no bus
+
+    let controller = whirl_controller::Controller::new(whirl_controller::ControllerDeps {
+        entities,
+        activations,
+        auth,
+        logs,
+        balancers: Arc::new(whirl_spi::SingleResolver(lb.clone())),
+        manifest,
+        config: cfg.controller.clone(),
+    });
+
+    let addr = format!("{}:{}", cfg.server.bind, cfg.server.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    info!(data_dir = %data_dir.display(), "whirl standalone is ready");
+    println!(
+        "Whirl is ready: API host http://{local}\n  guest credentials: {}:{}\n  data directory: {}\n  try: curl -u {}:{} http://{local}/api/v1/namespaces",
+        well_known::GUEST_UUID,
+        well_known::GUEST_KEY,
+        data_dir.display(),
+        well_known::GUEST_UUID,
+        well_known::GUEST_KEY,
+    );
+    let served = controller.serve(listener, shutdown).await;
+    info!("shutting down: destroying containers");
+    lb.shutdown().await;
+    store.close().await;
+    if let Err(e) = &served {
+        warn!(error = %e, "the API server stopped with an error");
+    }
+    served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_config_is_valid_and_embedded() {
+        let c = Config::from_sources(None).unwrap();
+        assert_eq!(c.server.port, 3233);
+        assert!(matches!(c.load_balancer, LoadBalancerConfig::Lean(_)));
+        assert!(c.runtimes.resolve("python:default").is_ok());
+        assert!(c.runtimes.resolve("nodejs:default").is_ok());
+        // Printing and re-reading gives the same config.
+        let again = Config::from_sources(Some(&c.to_toml().unwrap())).unwrap();
+        assert_eq!(again.to_toml().unwrap(), c.to_toml().unwrap());
+    }
+
+    #[test]
+    fn user_sections_replace_defaults() {
+        let c = Config::from_sources(Some("[server]\nbind = \"0.0.0.0\"\nport = 9999\n")).unwrap();
+        assert_eq!(c.server.port, 9999);
+        assert_eq!(c.server.bind, "0.0.0.0");
+    }
+
+    #[test]
+    fn unknown_things_are_named() {
+        let e = format!(
+            "{:#}",
+            Config::from_sources(Some("[bogus]\nx = 1\n")).unwrap_err()
+        );
+        assert!(e.contains("bogus"), "{e}");
+        let e = format!(
+            "{:#}",
+            Config::from_sources(Some("[server]\nbind = \"x\"\nport = 1\ncolour = 2\n"))
+                .unwrap_err()
+        );
+        assert!(e.contains("colour"), "{e}");
+        let e = format!(
+            "{:#}",
+            Config::from_sources(Some("[load_balancer]\ntype = \"quantum\"\n")).unwrap_err()
+        );
+        assert!(e.contains("quantum"), "{e}");
+        let e = format!(
+            "{:#}",
+            Config::from_sources(Some(
+                "[container_factory]\ntype = \"process\"\nfrobnicate = true\n"
+            ))
+            .unwrap_err()
+        );
+        assert!(e.contains("frobnicate"), "{e}");
+    }
+}
