@@ -272,6 +272,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn redeliveries_go_to_the_front_in_order() {
+        let m = MemoryMessaging::new();
+        let mut a = m.consumer("t", "g", 2).await.unwrap();
+        let p = m.producer();
+        for i in 0..4u8 {
+            p.send("t", Bytes::from(vec![i])).await.unwrap();
+        }
+        let got = a.peek(Duration::from_millis(10)).await.unwrap();
+        assert_eq!(got.len(), 2);
+        drop(a);
+        let mut b = m.consumer("t", "g", 10).await.unwrap();
+        let got = b.peek(Duration::from_millis(10)).await.unwrap();
+        let seen: Vec<(u8, bool)> = got.iter().map(|d| (d.payload[0], d.redelivered)).collect();
+        assert_eq!(seen, [(0, true), (1, true), (2, false), (3, false)]);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_peek_loses_nothing() {
+        let m = MemoryMessaging::new();
+        let mut c = m.consumer("t", "g", 10).await.unwrap();
+        // A peek that times out under an outer timeout is dropped while waiting.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), c.peek(Duration::from_secs(5)))
+                .await
+                .is_err()
+        );
+        m.producer()
+            .send("t", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        let got = c.peek(Duration::from_millis(10)).await.unwrap();
+        assert_eq!(
+            got.len(),
+            1,
+            "the message published after the cancelled peek is delivered"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_consumers_of_a_group_each_get_a_message() {
+        let m = MemoryMessaging::new();
+        let mut a = m.consumer("t", "g", 1).await.unwrap();
+        let mut b = m.consumer("t", "g", 1).await.unwrap();
+        let p = m.producer();
+        let (ra, rb, _) = tokio::join!(
+            a.peek(Duration::from_secs(5)),
+            b.peek(Duration::from_secs(5)),
+            async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                p.send("t", Bytes::from_static(b"1")).await.unwrap();
+                p.send("t", Bytes::from_static(b"2")).await.unwrap();
+            }
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert_eq!(
+            ra.len() + rb.len(),
+            2,
+            "both messages delivered, one each (max_peek 1)"
+        );
+        assert_eq!((ra.len(), rb.len()), (1, 1));
+    }
+
+    #[tokio::test]
     async fn too_large_is_refused() {
         let m = MemoryMessaging::with_config(&MemoryMessagingConfig {
             max_message_bytes: Some(4),

@@ -174,6 +174,38 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn storing_deletes_the_journal_row() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let a = record("a", Some("ns/a"));
+        let p = PendingActivation {
+            activation_id: a.activation_id,
+            namespace: "ns".into(),
+            path: "ns/a".into(),
+            version: "0.0.1".into(),
+            subject: "s".into(),
+            kind: "nodejs:20".into(),
+            accepted_at: 1,
+            owner: "c0".into(),
+            cause: None,
+        };
+        let rows = || async {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM activation_journal")
+                .fetch_one(&s.inner.read)
+                .await
+                .unwrap();
+            n
+        };
+        s.journal(&p).await.unwrap();
+        assert_eq!(rows().await, 1);
+        s.store(&a).await.unwrap();
+        assert_eq!(
+            rows().await,
+            0,
+            "the journal row is deleted, not just hidden"
+        );
+    }
+
     #[test]
     fn relative_names() {
         assert_eq!(relative_name(&record("a", Some("ns/pkg/a"))), "pkg/a");
