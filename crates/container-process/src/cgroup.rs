@@ -333,14 +333,14 @@ impl Cgroups {
     }
 
     /// Kills and removes every container cgroup under this invoker's bases (a previous run's
-    /// leftovers). Returns how many were removed.
-    pub(crate) async fn remove_leftovers(&self) -> usize {
+    /// leftovers) except those named in `keep`. Returns how many were removed.
+    pub(crate) async fn remove_leftovers(&self, keep: &[String]) -> usize {
         let mut names = Vec::new();
         for (_, h) in &self.controllers {
             for entry in fs::read_dir(&h.base).into_iter().flatten().flatten() {
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     let name = entry.file_name().to_string_lossy().into_owned();
-                    if !names.contains(&name) {
+                    if !names.contains(&name) && !keep.contains(&name) {
                         names.push(name);
                     }
                 }
@@ -361,7 +361,7 @@ impl Cgroups {
                     cg.freezer = Some(Ctl { v2: h.v2, dir });
                 }
             }
-            cg.kill_all().await;
+            cg.kill_all(true).await;
             cg.remove().await;
         }
         names.len()
@@ -465,15 +465,16 @@ impl ContainerCgroup {
         )))
     }
 
-    /// SIGKILLs every process in the container's cgroups, inner ones first.
+    /// SIGKILLs every process in the container's cgroups; with `inner_first` (a sandbox with its
+    /// own pid namespace), inner ones first.
     ///
-    /// The order matters: the sandbox's outer process (the one the factory spawned) waits for the
+    /// The order matters there: the sandbox's outer process (the one the factory spawned) waits for the
     /// pid namespace's init and exits with its status. Killed together, the outer one may die
     /// first, orphaning init's zombie to the machine's pid 1, which need not reap it. So processes
     /// whose parent is in the container die first; the outer ones reap them and exit on their
     /// own (or are killed after a short grace).
-    pub(crate) async fn kill_all(&self) {
-        let pids = self.pids();
+    pub(crate) async fn kill_all(&self, inner_first: bool) {
+        let pids = if inner_first { self.pids() } else { Vec::new() };
         let (inner, top): (Vec<i32>, Vec<i32>) = pids
             .iter()
             .partition(|&&p| proc_stat(p).is_some_and(|(_, ppid)| pids.contains(&ppid)));
@@ -549,7 +550,7 @@ impl ContainerCgroup {
             if self.is_empty() {
                 break;
             }
-            self.kill_all().await;
+            self.kill_all(false).await;
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(50));
         }

@@ -43,6 +43,7 @@ pub struct ProcessContainer {
     /// The OOM verdict read just before the cgroup is removed.
     oom_at_destroy: OnceLock<bool>,
     registry: Weak<Registry>,
+    isolated: bool,
 }
 
 impl std::fmt::Debug for ProcessContainer {
@@ -62,6 +63,8 @@ pub(crate) struct Parts {
     pub cgroup: Option<ContainerCgroup>,
     pub logs: Arc<LogBuffer>,
     pub registry: Weak<Registry>,
+    /// The runtime runs in its own pid namespace (behind an outer process that waits for it).
+    pub isolated: bool,
 }
 
 impl ProcessContainer {
@@ -103,6 +106,7 @@ impl ProcessContainer {
             destroyed: tokio::sync::Mutex::new(false),
             oom_at_destroy: OnceLock::new(),
             registry: parts.registry,
+            isolated: parts.isolated,
         })
     }
 
@@ -200,8 +204,8 @@ impl Container for ProcessContainer {
         if let Some(cg) = &self.cgroup {
             let _ = self.oom_at_destroy.set(cg.oom_killed());
             // Every process in the container, wherever it is in the tree, inner ones first.
-            cg.kill_all().await;
-        } else if !self.has_exited() {
+            cg.kill_all(self.isolated).await;
+        } else if self.isolated && !self.has_exited() {
             // No cgroup to enumerate: the sandbox's init is the outer process's child. Killing it
             // first lets the outer process reap it and exit, so no zombie is orphaned.
             let children =

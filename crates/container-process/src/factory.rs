@@ -149,6 +149,11 @@ impl ProcessFactory {
         &self,
         spec: ContainerSpec,
     ) -> Result<Arc<ProcessContainer>, ContainerError> {
+        if let Some(image) = &spec.image {
+            return Err(ContainerError::UserStartup(format!(
+                "The process container factory cannot run container images ('{image}'); use a docker factory."
+            )));
+        }
         let p = self.prepared().await?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let id = container_id(seq, &spec.name);
@@ -287,6 +292,7 @@ impl ProcessFactory {
                 cgroup,
                 logs,
                 registry: Arc::downgrade(&self.registry),
+                isolated: p.isolation && self.config.sandbox != SandboxMode::Off,
             },
             child,
         );
@@ -499,11 +505,7 @@ impl ContainerFactory for ProcessFactory {
 
     async fn init(&self) -> Result<(), ContainerError> {
         let p = self.prepared().await?;
-        let mut removed = 0;
-        if let Some(cgroups) = &p.cgroups {
-            removed += cgroups.remove_leftovers().await;
-        }
-        let root = self.config.root_dir.clone();
+        // Containers this instance created are not leftovers (should init() come late).
         let ours: Vec<String> = self
             .registry
             .lock()
@@ -511,6 +513,11 @@ impl ContainerFactory for ProcessFactory {
             .keys()
             .cloned()
             .collect();
+        let mut removed = 0;
+        if let Some(cgroups) = &p.cgroups {
+            removed += cgroups.remove_leftovers(&ours).await;
+        }
+        let root = self.config.root_dir.clone();
         removed += tokio::task::spawn_blocking(move || {
             let mut n = 0;
             for entry in fs::read_dir(&root).into_iter().flatten().flatten() {

@@ -56,6 +56,8 @@
 //!
 //! [`out_of_memory`]: whirl_spi::Container::out_of_memory
 
+#![warn(missing_docs)]
+
 mod cgroup;
 mod config;
 mod container;

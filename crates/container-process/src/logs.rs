@@ -147,6 +147,8 @@ impl LogBuffer {
         let deadline = Instant::now() + timeout;
         let mut out = CollectedLogs::default();
         let mut bytes = 0usize;
+        // Past the limit, the rest of the activation's output is discarded (not just long lines).
+        let mut over_limit = false;
         // Which streams have shown this activation's sentinel.
         let mut ended = [false; 2];
         loop {
@@ -167,8 +169,9 @@ impl LogBuffer {
                     let Some(entry) = st.pop(s) else { break };
                     match entry.text {
                         None => ended[s] |= wait_for_sentinel,
-                        Some(message) if bytes + message.len() > limit_bytes => {
+                        Some(message) if over_limit || bytes + message.len() > limit_bytes => {
                             // Over the limit: keep draining to the sentinel, discarding.
+                            over_limit = true;
                             out.truncated = true;
                         }
                         Some(message) => {
@@ -228,4 +231,144 @@ pub(crate) fn spawn_reader(
         }
         buffer.end(s);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUT: usize = 0;
+    const ERR: usize = 1;
+
+    fn texts(logs: &CollectedLogs) -> Vec<(LogStream, &str)> {
+        logs.lines
+            .iter()
+            .map(|l| (l.stream, l.message.as_str()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn frames_one_activation_per_pair_of_sentinels() {
+        let b = LogBuffer::new(1 << 20);
+        b.push(OUT, "a".into());
+        b.push(ERR, "b".into());
+        b.push(OUT, SENTINEL.into());
+        b.push(OUT, "next out".into()); // the next activation's, printed before stderr's sentinel
+        b.push(ERR, "c".into());
+        b.push(ERR, SENTINEL.into());
+        // Already there: returns at once even with no time to wait.
+        let logs = b.collect(1 << 20, true, Duration::ZERO).await;
+        assert!(logs.complete && !logs.truncated);
+        assert_eq!(
+            texts(&logs),
+            [
+                (LogStream::Stdout, "a"),
+                (LogStream::Stderr, "b"),
+                (LogStream::Stderr, "c")
+            ]
+        );
+        b.push(ERR, "next err".into());
+        let logs = b.collect(1 << 20, false, Duration::ZERO).await;
+        assert!(!logs.complete);
+        assert_eq!(
+            texts(&logs),
+            [
+                (LogStream::Stdout, "next out"),
+                (LogStream::Stderr, "next err")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn limit_truncates_and_drains_to_the_sentinels() {
+        let b = LogBuffer::new(1 << 20);
+        for line in ["1234", "56789", "0"] {
+            b.push(OUT, line.into());
+        }
+        b.push(OUT, SENTINEL.into());
+        b.push(ERR, SENTINEL.into());
+        b.push(OUT, "after".into());
+        let logs = b.collect(5, true, Duration::ZERO).await;
+        assert!(logs.complete && logs.truncated);
+        assert_eq!(
+            texts(&logs),
+            [(LogStream::Stdout, "1234")],
+            "a prefix within the limit"
+        );
+        let logs = b.collect(5, false, Duration::ZERO).await;
+        assert_eq!(texts(&logs), [(LogStream::Stdout, "after")]);
+        assert!(!logs.truncated);
+    }
+
+    #[tokio::test]
+    async fn waits_for_sentinels_and_gives_up_at_end_of_output_or_timeout() {
+        let b = LogBuffer::new(1 << 20);
+        b.push(OUT, "x".into());
+        let pusher = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                b.push(OUT, SENTINEL.into());
+                b.push(ERR, SENTINEL.into());
+            })
+        };
+        let logs = b.collect(100, true, Duration::from_secs(10)).await;
+        assert!(logs.complete, "{logs:?}");
+        assert_eq!(texts(&logs), [(LogStream::Stdout, "x")]);
+        pusher.await.unwrap();
+
+        let logs = b.collect(100, true, Duration::from_millis(10)).await;
+        assert!(!logs.complete, "timed out");
+
+        b.push(ERR, "dying words".into());
+        b.end(OUT);
+        b.end(ERR);
+        let start = std::time::Instant::now();
+        let logs = b.collect(100, true, Duration::from_secs(10)).await;
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no wait once both streams ended"
+        );
+        assert!(!logs.complete);
+        assert_eq!(texts(&logs), [(LogStream::Stderr, "dying words")]);
+    }
+
+    #[tokio::test]
+    async fn bounded_when_nobody_collects() {
+        let b = LogBuffer::new(10 * (ENTRY_OVERHEAD + 10));
+        for i in 0..1000 {
+            b.push(OUT, format!("line {i:05}"));
+        }
+        let logs = b.collect(1 << 20, false, Duration::ZERO).await;
+        assert!(logs.truncated, "dropping is reported");
+        assert_eq!(logs.lines.len(), 10);
+        assert_eq!(
+            logs.lines.last().unwrap().message,
+            "line 00999",
+            "the newest lines are kept"
+        );
+        b.push(OUT, "fresh".into());
+        assert!(
+            !b.collect(1 << 20, false, Duration::ZERO).await.truncated,
+            "reported once"
+        );
+    }
+
+    #[tokio::test]
+    async fn reader_splits_lines_and_stamps_them() {
+        let b = LogBuffer::new(1 << 20);
+        let long = "y".repeat(MAX_LINE as usize + 10);
+        let input = format!("one\n{long}\nlast without newline");
+        let before = SystemTime::now();
+        b.end(OUT);
+        spawn_reader(std::io::Cursor::new(input.into_bytes()), ERR, b.clone());
+        // Returns once the reader hit the end of its input (no sentinels will come).
+        let logs = b.collect(usize::MAX, true, Duration::from_secs(10)).await;
+        let lens: Vec<usize> = logs.lines.iter().map(|l| l.message.len()).collect();
+        assert_eq!(lens, [3, MAX_LINE as usize, 10, 20]);
+        assert!(logs
+            .lines
+            .iter()
+            .all(|l| l.stream == LogStream::Stderr && l.time >= before));
+    }
 }

@@ -55,8 +55,9 @@ pub const SANDBOX_GID: u32 = 65534;
 /// Where a container's private directory appears inside its new root.
 pub const PRIVATE_DIR_INSIDE: &str = "/whirl";
 
-/// Device nodes bound into the sandbox's `/dev` (those the host has).
-const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// Device nodes bound into the sandbox's `/dev` (those the host has). Not `tty`: the runtime
+/// shares the invoker's session, so `/dev/tty` would be the operator's terminal.
+const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// What the sandboxed runtime must do to itself before it starts; written by the factory, read by
 /// [`enter`].

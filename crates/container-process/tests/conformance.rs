@@ -7,7 +7,7 @@ use whirl_model::manifest::Launcher;
 use whirl_spi::conformance::container::{container_factory, TestAction};
 
 async fn conformance(launcher: Launcher, name: &str) {
-    let area = common::Area::new();
+    let area = common::Area::new().await;
     let factory = area.factory(name);
     container_factory(
         &factory,

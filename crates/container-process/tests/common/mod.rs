@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -12,7 +12,7 @@ use whirl_container_process::{ProcessFactory, ProcessFactoryConfig};
 use whirl_model::manifest::{Launcher, RuntimeKind};
 use whirl_model::Endpoint;
 use whirl_runtime_client::{RunPayload, RunResult, RuntimeClient};
-use whirl_spi::{Container, ContainerSpec};
+use whirl_spi::{Container, ContainerFactory, ContainerSpec};
 
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -23,7 +23,14 @@ pub struct Area {
 }
 
 impl Area {
-    pub fn new() -> Self {
+    /// A fresh area; the first one in a test binary also sweeps what earlier runs left behind.
+    pub async fn new() -> Self {
+        static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        SWEPT.get_or_init(sweep_dead_test_invokers).await;
+        Self::fresh()
+    }
+
+    fn fresh() -> Self {
         Area {
             tmp: tempfile::Builder::new()
                 .prefix("wcp")
@@ -48,6 +55,51 @@ impl Area {
 
     pub fn factory(&self, name: &str) -> ProcessFactory {
         ProcessFactory::new(self.config(name)).expect("valid config")
+    }
+}
+
+/// Removes the containers of earlier test runs that panicked before their cleanup: their invoker
+/// ids (`test-<pid>-<name>`) name a process that no longer exists. Uses the factory's own
+/// leftover removal (`init()`), which is what a restarted invoker does.
+async fn sweep_dead_test_invokers() {
+    let mut ids = std::collections::BTreeSet::new();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let mounts: Vec<PathBuf> = match controllers.split(',').next() {
+            Some("") | None => vec!["/sys/fs/cgroup/unified".into(), "/sys/fs/cgroup".into()],
+            Some(c) => vec![Path::new("/sys/fs/cgroup").join(c.trim_start_matches("name="))],
+        };
+        for mount in mounts {
+            let whirl = mount.join(path.trim_start_matches('/')).join("whirl");
+            for entry in std::fs::read_dir(whirl).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let pid = name
+                    .strip_prefix("test-")
+                    .and_then(|r| r.split_once('-'))
+                    .map(|(pid, _)| pid);
+                if pid.is_some_and(|p| {
+                    p.parse::<u32>().is_ok() && !Path::new("/proc").join(p).exists()
+                }) {
+                    ids.insert(name);
+                }
+            }
+        }
+    }
+    for id in ids {
+        let area = Area::fresh();
+        let factory = ProcessFactory::new(ProcessFactoryConfig {
+            invoker_id: id.clone(),
+            ..area.config("sweep")
+        })
+        .expect("valid config");
+        factory.init().await.expect("init removes leftovers");
+        factory.cleanup().await;
+        println!("removed the leftovers of {id}");
     }
 }
 
