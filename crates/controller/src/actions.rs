@@ -8,18 +8,18 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde_json::json;
 use whirl_model::error::messages;
 use whirl_model::{Action, EntityName, Exec, FullyQualifiedName, Identity};
 use whirl_spi::{Collection, ListQuery, PutMode, StoreError};
 
 use crate::auth::{authorize_namespace, Caller};
 use crate::cache::ResolvedAction;
-use crate::context::json;
+use crate::context::{json, json_bytes};
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::validate::{self, NewAction};
-use crate::views::{action_json, action_summary};
+use crate::views::{action_json, action_summary, json_array};
 use crate::{parse_action_doc, read_body, require_json, Inner};
 
 /// An action addressed by a request path: `/namespaces/{ns}/actions/[{pkg}/]{name}`.
@@ -148,7 +148,7 @@ async fn list(
             },
         )
         .await?;
-    let summaries: Vec<Value> = docs
+    let summaries = docs
         .into_iter()
         // The namespace listing shows the default package only; a package listing its own actions.
         .filter(|d| match &prefix {
@@ -158,12 +158,9 @@ async fn list(
                 .is_some_and(|rest| !rest.contains('/')),
             None => !d.name.contains('/'),
         })
-        .filter_map(|d| match parse_action_doc(d.body) {
-            Ok(a) => Some(action_summary(&a)),
-            Err(_) => None,
-        })
-        .collect();
-    Ok(json(StatusCode::OK, &summaries))
+        .filter_map(|d| parse_action_doc(d.body).ok())
+        .map(|a| action_summary(&a));
+    Ok(json_bytes(StatusCode::OK, json_array(summaries)))
 }
 
 /// `GET /namespaces/{ns}/actions/[{pkg}/]{name}` (`?code=false` leaves out the code).
@@ -178,9 +175,9 @@ pub(crate) async fn get_action(
     let resolved = inner
         .resolve_action(&target.namespace, &target.doc_name())
         .await?;
-    Ok(json(
+    Ok(json_bytes(
         StatusCode::OK,
-        &action_json(&resolved.action, with_code),
+        action_json(&resolved.action, with_code),
     ))
 }
 
@@ -278,7 +275,7 @@ pub(crate) async fn put_action(
             return Err(e.into());
         }
     };
-    let response = json(StatusCode::OK, &action_json(&action, true));
+    let response = json_bytes(StatusCode::OK, action_json(&action, true));
     inner
         .actions
         .insert(ns, &doc_name, Arc::new(ResolvedAction::new(rev, action)));
@@ -359,7 +356,7 @@ pub(crate) async fn delete_action(
     inner.actions.remove(ns, &doc_name);
     let deleted = deleted?.ok_or_else(ApiError::not_found)?;
     let action = parse_action_doc(deleted.body)?;
-    Ok(json(StatusCode::OK, &action_json(&action, true)))
+    Ok(json_bytes(StatusCode::OK, action_json(&action, true)))
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub(crate) fn parse_basic(value: &str) -> Option<(String, String)> {
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
-pub(crate) struct Caller(pub Arc<Identity>);
+pub(crate) struct Caller(pub Identity);
 
 impl FromRequestParts<Arc<Inner>> for Caller {
     type Rejection = ApiError;
@@ -46,16 +46,10 @@ impl FromRequestParts<Arc<Inner>> for Caller {
         let header = header
             .to_str()
             .map_err(|_| ApiError::unauthorized(AUTH_INVALID))?;
-        if let Some(identity) = inner.identities.get(header) {
-            return Ok(Caller(identity));
-        }
         let (uuid, key) = parse_basic(header).ok_or(ApiError::unauthorized(AUTH_INVALID))?;
+        // Caching identities is the authenticator's business (it knows when keys change).
         match inner.auth.authenticate(&uuid, &key).await {
-            Ok(Some(identity)) => {
-                let identity = Arc::new(identity);
-                inner.identities.insert(header, identity.clone());
-                Ok(Caller(identity))
-            }
+            Ok(Some(identity)) => Ok(Caller(identity)),
             Ok(None) => Err(ApiError::unauthorized(AUTH_INVALID)),
             Err(e) => {
                 tracing::error!("authentication failed: {e}");

@@ -1,6 +1,6 @@
-//! The controller's two caches: resolved action documents by (namespace, name), and identities by
-//! credential. Both are read on every invoke, so a hit costs a read lock and a hash lookup with no
-//! allocation; both expire entries after a TTL and are bounded (a full cache is emptied).
+//! The controller's action cache: resolved action documents by (namespace, name). It is read on
+//! every invoke, so a hit costs a read lock and two hash lookups with no allocation; entries expire
+//! after a TTL and the cache is bounded (a full cache is emptied).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use serde_json::{Map, Value};
-use whirl_model::{Action, Identity};
+use whirl_model::Action;
 
 /// An action as the invoke path needs it, derived once per document revision.
 #[derive(Debug)]
@@ -124,49 +124,6 @@ impl ActionCache {
                 map.remove(namespace);
             }
         }
-    }
-}
-
-/// Identities by the exact `Authorization` header value that authenticated them.
-pub(crate) struct IdentityCache {
-    map: RwLock<HashMap<String, Timed<Arc<Identity>>>>,
-    ttl: Duration,
-    capacity: usize,
-}
-
-impl IdentityCache {
-    pub fn new(ttl_ms: u64, capacity: usize) -> Self {
-        Self {
-            map: RwLock::new(HashMap::new()),
-            ttl: Duration::from_millis(ttl_ms),
-            capacity: capacity.max(1),
-        }
-    }
-
-    pub fn get(&self, credential: &str) -> Option<Arc<Identity>> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let map = self.map.read();
-        let e = map.get(credential)?;
-        (e.at.elapsed() < self.ttl).then(|| e.value.clone())
-    }
-
-    pub fn insert(&self, credential: &str, identity: Arc<Identity>) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut map = self.map.write();
-        if map.len() >= self.capacity {
-            map.clear();
-        }
-        map.insert(
-            credential.to_owned(),
-            Timed {
-                value: identity,
-                at: Instant::now(),
-            },
-        );
     }
 }
 

@@ -27,11 +27,9 @@ pub struct ControllerConfig {
     /// long a change made through another controller may go unseen. 0 disables the cache (every
     /// invoke reads the store). Default 300000 (OpenWhisk's five minutes).
     pub action_cache_ttl_ms: u64,
-    /// How long a successful authentication is remembered, in milliseconds (a revoked key keeps
-    /// working for at most this long). 0 disables the cache. Default 10000.
-    pub identity_cache_ttl_ms: u64,
-    /// Most entries in each of the two caches; a full cache is emptied and refilled. Default 10000.
-    pub cache_capacity: usize,
+    /// Most actions in the cache; a full cache is emptied and refilled. Cached actions include
+    /// their code (the load balancer needs it), so this also bounds the cache's memory. Default 10000.
+    pub action_cache_capacity: usize,
     /// OpenWhisk's `require-api-key-annotation` feature flag: new actions get the annotation
     /// `provide-api-key: false` unless the request sets it, so they do not receive the caller's key
     /// as `__OW_API_KEY`. Default `true`, as in OpenWhisk.
@@ -46,8 +44,7 @@ impl Default for ControllerConfig {
             journal: JournalMode::default(),
             recover_orphans_on_start: true,
             action_cache_ttl_ms: 300_000,
-            identity_cache_ttl_ms: 10_000,
-            cache_capacity: 10_000,
+            action_cache_capacity: 10_000,
             require_api_key_annotation: true,
         }
     }

@@ -15,8 +15,8 @@ use serde_json::{json, Map, Value};
 use whirl_model::error::messages;
 use whirl_model::message::MESSAGE_VERSION;
 use whirl_model::{
-    Action, Activation, ActivationId, ActivationMessage, ActivationResponse, ExecKind, Identity,
-    Params, StatusCode as ActivationStatus,
+    Action, ActionLimits, Activation, ActivationId, ActivationMessage, ActivationResponse,
+    ExecKind, Identity, Params, StatusCode as ActivationStatus,
 };
 use whirl_spi::{LoadBalancerError, PendingActivation};
 
@@ -111,29 +111,31 @@ fn action_path(action: &Action) -> String {
     format!("{}/{}", action.namespace, action.name)
 }
 
-/// A record for an activation that was accepted but will never run.
-fn failure_record(
-    user: &Identity,
-    action: &Action,
-    id: ActivationId,
-    at_ms: u64,
+/// The record of a journaled activation that did not or will not run to its own record: a
+/// dispatch that failed, or an orphan found after a crash.
+pub(crate) fn record_for(
+    p: PendingActivation,
+    limits: Option<&ActionLimits>,
     response: ActivationResponse,
 ) -> Activation {
     let mut annotations = Params::new();
-    annotations.put("path", Value::String(action_path(action)));
-    annotations.put("kind", Value::String(action.kind().to_owned()));
-    annotations.put("limits", json!(action.limits));
+    let name = p.path.rsplit('/').next().unwrap_or(&p.path).to_owned();
+    annotations.put("path", Value::String(p.path));
+    annotations.put("kind", Value::String(p.kind));
+    if let Some(l) = limits {
+        annotations.put("limits", json!(l));
+    }
     Activation {
-        namespace: user.namespace.to_string(),
-        name: action.name.clone(),
-        version: action.version.clone(),
-        subject: user.subject.clone(),
-        activation_id: id,
-        start: at_ms,
-        end: at_ms,
-        duration: Some(0),
+        namespace: p.namespace,
+        name,
+        version: p.version,
+        subject: p.subject,
+        activation_id: p.activation_id,
+        start: p.accepted_at,
+        end: 0,
+        duration: None,
         publish: false,
-        cause: None,
+        cause: p.cause,
         response,
         logs: Vec::new(),
         annotations,
@@ -173,7 +175,7 @@ pub(crate) async fn invoke(
     drop(bytes);
     dispatch(
         &inner,
-        &user,
+        user,
         &tid,
         &resolved,
         content,
@@ -189,7 +191,7 @@ pub(crate) async fn invoke(
 #[allow(clippy::too_many_arguments)]
 async fn dispatch(
     inner: &Inner,
-    user: &Identity,
+    user: Identity,
     tid: &TransId,
     resolved: &ResolvedAction,
     content: Map<String, Value>,
@@ -201,8 +203,7 @@ async fn dispatch(
     let action = &resolved.action;
     let balancer = inner.balancers.resolve(action);
     let activation_id = ActivationId::generate();
-    let journaled = inner.config.journal.journals(blocking);
-    if journaled {
+    let pending = if inner.config.journal.journals(blocking) {
         let pending = PendingActivation {
             activation_id,
             namespace: user.namespace.to_string(),
@@ -221,13 +222,16 @@ async fn dispatch(
                 format!("The activation could not be accepted: {e}"),
             ));
         }
-    }
+        Some(pending)
+    } else {
+        None
+    };
     let msg = ActivationMessage {
         version: MESSAGE_VERSION,
         transid: tid.as_str().to_owned(),
         action: action.fully_qualified_name(),
         revision: resolved.rev,
-        user: user.clone(),
+        user,
         activation_id,
         root_controller: inner.config.controller_id.clone(),
         blocking,
@@ -242,15 +246,10 @@ async fn dispatch(
         Ok(f) => f,
         Err(e) => {
             tracing::warn!(%tid, activation = %activation_id, balancer = balancer.name(), "dispatch failed: {e}");
-            if journaled {
+            if let Some(pending) = pending {
                 // Close the journal entry: this activation will never run.
-                let record = failure_record(
-                    user,
-                    action,
-                    activation_id,
-                    received_at_ms,
-                    ActivationResponse::whisk_error(e.to_string()),
-                );
+                let response = ActivationResponse::whisk_error(e.to_string());
+                let record = record_for(pending, Some(&action.limits), response);
                 if let Err(se) = inner.activations.store(&record).await {
                     tracing::error!(%tid, activation = %activation_id, "could not record the failed dispatch: {se}");
                 }
@@ -289,25 +288,11 @@ pub(crate) async fn recover_orphans(inner: &Inner) -> Result<usize, whirl_spi::S
         .await?;
     let mut written = 0;
     for p in orphans {
-        let mut annotations = Params::new();
-        annotations.put("path", Value::String(p.path.clone()));
-        annotations.put("kind", Value::String(p.kind.clone()));
-        let name = p.path.rsplit('/').next().unwrap_or(&p.path).to_owned();
-        let record = Activation {
-            namespace: p.namespace,
-            name,
-            version: p.version,
-            subject: p.subject,
-            activation_id: p.activation_id,
-            start: p.accepted_at,
-            end: 0,
-            duration: None,
-            publish: false,
-            cause: p.cause,
-            response: ActivationResponse::whisk_error(messages::INTERRUPTED),
-            logs: Vec::new(),
-            annotations,
-        };
+        let record = record_for(
+            p,
+            None,
+            ActivationResponse::whisk_error(messages::INTERRUPTED),
+        );
         if inner.activations.store(&record).await? == whirl_spi::StoreOutcome::Stored {
             written += 1;
         }
@@ -379,25 +364,39 @@ mod tests {
     }
 
     fn record(result: Value, status: ActivationStatus) -> Activation {
-        let user = Identity {
+        let pending = PendingActivation {
+            activation_id: ActivationId::generate(),
+            namespace: "guest".into(),
+            path: "guest/pkg/a".into(),
+            version: "0.0.3".into(),
             subject: "guest".into(),
-            namespace: whirl_model::EntityName::new("guest").unwrap(),
-            uuid: "u".into(),
-            key: "k".into(),
-            limits: Default::default(),
+            kind: "python:3".into(),
+            accepted_at: 5,
+            owner: "controller0".into(),
+            cause: None,
         };
-        let action: Action = serde_json::from_value(json!({
-            "namespace": "guest/pkg", "name": "a", "version": "0.0.3",
-            "exec": {"kind": "python:3", "code": "x"},
-            "limits": {"timeout": 1000, "memory": 256, "logs": 10, "concurrency": 1}
-        }))
-        .unwrap();
+        let limits = ActionLimits {
+            timeout: 1000,
+            memory: 256,
+            logs: 10,
+            concurrency: 1,
+        };
         let response = ActivationResponse {
             status,
             result: Some(result),
             size: None,
         };
-        failure_record(&user, &action, ActivationId::generate(), 5, response)
+        record_for(pending, Some(&limits), response)
+    }
+
+    #[test]
+    fn records_for_journaled_activations() {
+        let a = record(json!({"error": "x"}), ActivationStatus::WhiskError);
+        assert_eq!(a.name, "a");
+        assert_eq!(a.namespace, "guest");
+        assert_eq!(a.start, 5);
+        assert_eq!(a.annotations.get("kind"), Some(&json!("python:3")));
+        assert_eq!(a.annotations.get("limits").unwrap()["memory"], 256);
     }
 
     async fn body_of(r: Response) -> (StatusCode, HeaderMap, Value) {

@@ -9,9 +9,8 @@
 //! and 405.
 //!
 //! Routes under `/api/v1` other than the API info authenticate the caller with HTTP Basic
-//! `uuid:key` through the [`Authenticator`] (successful identities are cached for
-//! [`ControllerConfig::identity_cache_ttl_ms`]), then check that the path's namespace is `_` or
-//! the caller's own.
+//! `uuid:key` through the [`Authenticator`] (which owns any caching of identities), then check
+//! that the path's namespace is `_` or the caller's own.
 //!
 //! An invoke (`POST /api/v1/namespaces/{ns}/actions/[{pkg}/]{name}`) then
 //! 1. resolves the action from the controller's action cache (filled from the [`EntityStore`] on
@@ -71,7 +70,7 @@ use whirl_spi::{
 
 pub use config::{ControllerConfig, JournalMode};
 
-use crate::cache::{ActionCache, IdentityCache, ResolvedAction};
+use crate::cache::{ActionCache, ResolvedAction};
 use crate::error::{ApiError, CORRUPTED_ENTITY};
 
 /// Everything a controller uses, as SPI trait objects chosen by the composition root.
@@ -101,7 +100,6 @@ pub(crate) struct Inner {
     pub manifest: Arc<RuntimeManifest>,
     pub config: ControllerConfig,
     pub actions: ActionCache,
-    pub identities: IdentityCache,
 }
 
 impl Inner {
@@ -200,8 +198,7 @@ impl Controller {
             manifest,
             config,
         } = deps;
-        let actions = ActionCache::new(config.action_cache_ttl_ms, config.cache_capacity);
-        let identities = IdentityCache::new(config.identity_cache_ttl_ms, config.cache_capacity);
+        let actions = ActionCache::new(config.action_cache_ttl_ms, config.action_cache_capacity);
         Self {
             inner: Arc::new(Inner {
                 entities,
@@ -212,7 +209,6 @@ impl Controller {
                 manifest,
                 config,
                 actions,
-                identities,
             }),
         }
     }
@@ -319,9 +315,13 @@ fn api_routes() -> Router<Arc<Inner>> {
         )
 }
 
-/// Adds the request middleware to a router (the router's own 404 and 405 get JSON bodies there).
+/// Wraps a router in the request middleware. The middleware sits outside the whole router (not
+/// around each route), so it sees the router's own 404 and 405 responses, `Allow` header included,
+/// and gives them JSON bodies.
 fn finish(router: Router) -> Router {
-    router.layer(axum::middleware::from_fn(context::request_context))
+    Router::new()
+        .fallback_service(router)
+        .layer(axum::middleware::from_fn(context::request_context))
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! intermediate `Value` where they sit on the invoke path.
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
-use whirl_model::{Action, Activation, ActivationId, ActivationResponse, Params};
+use serde_json::{Map, Value};
+use whirl_model::{
+    Action, ActionLimits, Activation, ActivationId, ActivationResponse, Exec, Params,
+};
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
@@ -90,36 +92,116 @@ pub(crate) fn result_bytes(a: &Activation) -> Vec<u8> {
     }
 }
 
-/// An action as `GET` returns it, optionally without its code (`?code=false`: the `code` field is
-/// left out of `exec`).
-pub(crate) fn action_json(action: &Action, with_code: bool) -> Value {
-    let mut v = serde_json::to_value(action).unwrap_or(Value::Null);
-    if !with_code {
-        if let Some(exec) = v.get_mut("exec").and_then(Value::as_object_mut) {
-            exec.remove("code");
-        }
+/// An exec without its code (`?code=false`, listings keep only `binary`).
+#[derive(Serialize)]
+struct ExecMeta<'a> {
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binary: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    main: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    components: Option<&'a [String]>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ExecView<'a> {
+    Full(&'a Exec),
+    Meta(ExecMeta<'a>),
+    Binary { binary: bool },
+}
+
+impl<'a> ExecView<'a> {
+    fn without_code(e: &'a Exec) -> Self {
+        let (image, binary, components) = match e {
+            Exec::Code { binary, .. } => (None, Some(*binary), None),
+            Exec::Blackbox { image, binary, .. } => (Some(image.as_str()), Some(*binary), None),
+            Exec::Sequence { components } => (None, None, Some(components.as_slice())),
+        };
+        ExecView::Meta(ExecMeta {
+            kind: e.kind(),
+            image,
+            binary,
+            main: e.main(),
+            components,
+        })
     }
-    v
+}
+
+/// An action as the API shows it, fields in OpenWhisk's order.
+#[derive(Serialize)]
+struct ActionView<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    version: &'a str,
+    publish: bool,
+    exec: ExecView<'a>,
+    annotations: &'a Params,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<&'a Params>,
+    limits: &'a ActionLimits,
+    updated: u64,
+}
+
+/// An action as `GET`, `PUT` and `DELETE` return it, optionally without its code (`?code=false`:
+/// the `code` field is left out of `exec`).
+pub(crate) fn action_json(action: &Action, with_code: bool) -> Vec<u8> {
+    let exec = if with_code {
+        ExecView::Full(&action.exec)
+    } else {
+        ExecView::without_code(&action.exec)
+    };
+    view(action, exec, true)
 }
 
 /// An action as listings show it: no code, no parameters, `exec` reduced to `binary`
 /// (clients read the kind from the `exec` annotation).
-pub(crate) fn action_summary(action: &Action) -> Value {
-    json!({
-        "namespace": action.namespace,
-        "name": action.name,
-        "version": action.version,
-        "publish": action.publish,
-        "annotations": action.annotations,
-        "limits": action.limits,
-        "exec": {"binary": action.exec.binary()},
-        "updated": action.updated,
-    })
+pub(crate) fn action_summary(action: &Action) -> Vec<u8> {
+    view(
+        action,
+        ExecView::Binary {
+            binary: action.exec.binary(),
+        },
+        false,
+    )
+}
+
+fn view(a: &Action, exec: ExecView<'_>, with_parameters: bool) -> Vec<u8> {
+    let v = ActionView {
+        namespace: &a.namespace,
+        name: &a.name,
+        version: &a.version,
+        publish: a.publish,
+        exec,
+        annotations: &a.annotations,
+        parameters: with_parameters.then_some(&a.parameters),
+        limits: &a.limits,
+        updated: a.updated,
+    };
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// Joins serialized JSON values into an array.
+pub(crate) fn json_array(items: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&item);
+    }
+    out.push(b']');
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use whirl_model::StatusCode;
 
     fn activation(result: Option<Value>, status: StatusCode) -> Activation {
@@ -178,17 +260,30 @@ mod tests {
             "updated": 7
         }))
         .unwrap();
-        let full = action_json(&a, true);
+        let parse = |b: Vec<u8>| serde_json::from_slice::<Value>(&b).unwrap();
+        let full = parse(action_json(&a, true));
+        assert_eq!(full, serde_json::to_value(&a).unwrap());
         assert_eq!(full["exec"]["code"], "def main(a): return a");
-        let no_code = action_json(&a, false);
+        let no_code = parse(action_json(&a, false));
         assert_eq!(
             no_code["exec"],
             json!({"kind": "python:3", "binary": false, "main": "main"})
         );
         assert_eq!(no_code["parameters"], json!([{"key":"p","value":1}]));
-        let s = action_summary(&a);
+        let s = parse(action_summary(&a));
         assert_eq!(s["exec"], json!({"binary": false}));
         assert!(s.get("parameters").is_none());
         assert_eq!(s["annotations"], json!([{"key":"exec","value":"python:3"}]));
+        let two = parse(json_array([action_summary(&a), action_summary(&a)]));
+        assert_eq!(two.as_array().unwrap().len(), 2);
+        assert_eq!(json_array(Vec::<Vec<u8>>::new()), b"[]");
+        let seq: Exec =
+            serde_json::from_value(json!({"kind": "sequence", "components": ["/guest/a"]}))
+                .unwrap();
+        let seq_action = Action { exec: seq, ..a };
+        assert_eq!(
+            parse(action_json(&seq_action, false))["exec"],
+            json!({"kind": "sequence", "components": ["/guest/a"]})
+        );
     }
 }
