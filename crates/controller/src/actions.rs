@@ -261,6 +261,7 @@ pub(crate) async fn put_action(
     };
 
     let body = serde_json::to_value(&action).map_err(|e| ApiError::internal(e.to_string()))?;
+    let epoch = inner.actions.begin_write();
     let rev = match inner
         .entities
         .put(Collection::Actions, ns, &doc_name, &body, mode)
@@ -276,9 +277,12 @@ pub(crate) async fn put_action(
         }
     };
     let response = json_bytes(StatusCode::OK, action_json(&action, true));
-    inner
-        .actions
-        .insert(ns, &doc_name, Arc::new(ResolvedAction::new(rev, action)));
+    inner.actions.insert(
+        ns,
+        &doc_name,
+        Arc::new(ResolvedAction::new(rev, action)),
+        epoch,
+    );
     Ok(response)
 }
 
@@ -349,6 +353,7 @@ pub(crate) async fn delete_action(
         .get(Collection::Actions, ns, &doc_name)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    inner.actions.begin_write();
     let deleted = inner
         .entities
         .delete(Collection::Actions, ns, &doc_name, Some(doc.rev))

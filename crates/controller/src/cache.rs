@@ -3,6 +3,7 @@
 //! after a TTL and the cache is bounded (a full cache is emptied).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,8 +64,16 @@ struct Timed<T> {
 type NamespaceActions = HashMap<String, Timed<Arc<ResolvedAction>>>;
 
 /// Resolved actions by namespace, then name (`name` or `pkg/name`).
+///
+/// Races between filling the cache from a store read and this controller's own writes are
+/// settled by a write epoch: every write bumps it before touching the store, and an entry is
+/// only cached if no write began since the epoch its filler saw (otherwise the key is dropped
+/// and the next read refills it). So a read that raced with a PUT or DELETE never leaves a stale
+/// document behind.
 pub(crate) struct ActionCache {
     map: RwLock<HashMap<String, NamespaceActions>>,
+    len: AtomicUsize,
+    epoch: AtomicU64,
     ttl: Duration,
     capacity: usize,
 }
@@ -73,6 +82,8 @@ impl ActionCache {
     pub fn new(ttl_ms: u64, capacity: usize) -> Self {
         Self {
             map: RwLock::new(HashMap::new()),
+            len: AtomicUsize::new(0),
+            epoch: AtomicU64::new(0),
             ttl: Duration::from_millis(ttl_ms),
             capacity: capacity.max(1),
         }
@@ -91,20 +102,41 @@ impl ActionCache {
         (e.at.elapsed() < self.ttl).then(|| e.value.clone())
     }
 
-    /// Caches an entry unless a newer revision is already cached.
-    pub fn insert(&self, namespace: &str, name: &str, entry: Arc<ResolvedAction>) {
+    /// The current write epoch (read it before reading the store to fill the cache).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Announces a write (call before writing the store); returns the epoch to insert with.
+    pub fn begin_write(&self) -> u64 {
+        self.epoch.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Caches an entry read or written at `epoch`, unless a write began since (then the key is
+    /// dropped) or a newer revision is cached.
+    pub fn insert(&self, namespace: &str, name: &str, entry: Arc<ResolvedAction>, epoch: u64) {
         if !self.enabled() {
             return;
         }
         let mut map = self.map.write();
-        let total: usize = map.values().map(HashMap::len).sum();
-        if total >= self.capacity {
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            Self::remove_locked(&mut map, &self.len, namespace, name);
+            return;
+        }
+        if self.len.load(Ordering::Relaxed) >= self.capacity {
             map.clear();
+            self.len.store(0, Ordering::Relaxed);
         }
         let names = map.entry(namespace.to_owned()).or_default();
-        match names.get(name) {
+        match names.get_mut(name) {
             Some(old) if old.value.rev > entry.rev && old.at.elapsed() < self.ttl => {}
-            _ => {
+            Some(old) => {
+                *old = Timed {
+                    value: entry,
+                    at: Instant::now(),
+                }
+            }
+            None => {
                 names.insert(
                     name.to_owned(),
                     Timed {
@@ -112,14 +144,26 @@ impl ActionCache {
                         at: Instant::now(),
                     },
                 );
+                self.len.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
     pub fn remove(&self, namespace: &str, name: &str) {
         let mut map = self.map.write();
+        Self::remove_locked(&mut map, &self.len, namespace, name);
+    }
+
+    fn remove_locked(
+        map: &mut HashMap<String, NamespaceActions>,
+        len: &AtomicUsize,
+        namespace: &str,
+        name: &str,
+    ) {
         if let Some(names) = map.get_mut(namespace) {
-            names.remove(name);
+            if names.remove(name).is_some() {
+                len.fetch_sub(1, Ordering::Relaxed);
+            }
             if names.is_empty() {
                 map.remove(namespace);
             }
@@ -163,16 +207,37 @@ mod tests {
     fn action_cache_keeps_the_newest_revision_and_expires() {
         let c = ActionCache::new(60_000, 10);
         let a = action(json!([]), json!([]));
-        c.insert("guest", "a", Arc::new(ResolvedAction::new(2, a.clone())));
-        c.insert("guest", "a", Arc::new(ResolvedAction::new(1, a.clone())));
+        let e = c.epoch();
+        c.insert("guest", "a", Arc::new(ResolvedAction::new(2, a.clone())), e);
+        c.insert("guest", "a", Arc::new(ResolvedAction::new(1, a.clone())), e);
         assert_eq!(c.get("guest", "a").unwrap().rev, 2);
         assert!(c.get("guest", "b").is_none());
         c.remove("guest", "a");
         assert!(c.get("guest", "a").is_none());
 
         let off = ActionCache::new(0, 10);
-        off.insert("guest", "a", Arc::new(ResolvedAction::new(1, a)));
+        off.insert("guest", "a", Arc::new(ResolvedAction::new(1, a)), 0);
         assert!(off.get("guest", "a").is_none());
+    }
+
+    #[test]
+    fn fills_that_raced_with_a_write_are_not_cached() {
+        let c = ActionCache::new(60_000, 10);
+        let a = action(json!([]), json!([]));
+        // A fill saw epoch e, then a write began: the fill's (old) document is dropped.
+        let e = c.epoch();
+        c.insert("guest", "a", Arc::new(ResolvedAction::new(1, a.clone())), e);
+        let w = c.begin_write();
+        c.insert("guest", "a", Arc::new(ResolvedAction::new(1, a.clone())), e);
+        assert!(c.get("guest", "a").is_none());
+        // The write's own insert stands.
+        c.insert("guest", "a", Arc::new(ResolvedAction::new(2, a.clone())), w);
+        assert_eq!(c.get("guest", "a").unwrap().rev, 2);
+        // A write that began after another write's epoch loses its insert, and drops the key.
+        let w1 = c.begin_write();
+        let _w2 = c.begin_write();
+        c.insert("guest", "a", Arc::new(ResolvedAction::new(3, a)), w1);
+        assert!(c.get("guest", "a").is_none());
     }
 
     #[test]
@@ -180,7 +245,7 @@ mod tests {
         let c = ActionCache::new(60_000, 2);
         let a = action(json!([]), json!([]));
         for n in ["a", "b", "c"] {
-            c.insert("guest", n, Arc::new(ResolvedAction::new(1, a.clone())));
+            c.insert("guest", n, Arc::new(ResolvedAction::new(1, a.clone())), 0);
         }
         assert!(c.get("guest", "c").is_some());
         assert!(c.get("guest", "a").is_none());

@@ -112,6 +112,7 @@ impl Inner {
         if let Some(hit) = self.actions.get(namespace, name) {
             return Ok(hit);
         }
+        let epoch = self.actions.epoch();
         let doc = self
             .entities
             .get(Collection::Actions, namespace, name)
@@ -120,7 +121,8 @@ impl Inner {
         let rev = doc.rev;
         let action = parse_action_doc(doc.body)?;
         let resolved = Arc::new(ResolvedAction::new(rev, action));
-        self.actions.insert(namespace, name, resolved.clone());
+        self.actions
+            .insert(namespace, name, resolved.clone(), epoch);
         Ok(resolved)
     }
 
