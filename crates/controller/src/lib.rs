@@ -2,7 +2,7 @@
 //!
 //! # The request path
 //!
-//! Every request passes one middleware ([`context`]) that assigns its transaction id (OpenWhisk's
+//! Every request passes one middleware (module `context`) that assigns its transaction id (OpenWhisk's
 //! 32 random alphanumerics, or the caller's `X-Request-ID`), answers CORS pre-flights, and on the
 //! way out adds the CORS headers and `X-Request-ID` and writes OpenWhisk's error body
 //! `{"error": message, "code": transaction id}` for every error, including the router's own 404
@@ -31,6 +31,20 @@
 //! Sequences can be created (components must exist, no cycles, bounded length) but not yet
 //! invoked: invoking one is a 400.
 //!
+//! # Choices worth knowing
+//!
+//! - Error wording follows OpenWhisk (Pekko) to the letter where it has one, prefixes included:
+//!   a bad query parameter is `The query parameter 'timeout' was malformed:\n...`, a bad body
+//!   `The request content was malformed:\n...`, a non-JSON `Content-Type` a 415 (a missing one
+//!   is accepted), entity sizes a 413 `exec|parameters|annotations|Request larger than allowed:
+//!   N > M bytes.`
+//! - New actions get `provide-api-key: false` unless given (OpenWhisk's
+//!   `require-api-key-annotation`, see [`ControllerConfig::require_api_key_annotation`]).
+//! - Deprecated kinds cannot be created or updated, but existing actions of them still run (the
+//!   runtime manifest's promise; OpenWhisk refuses to invoke them).
+//! - The action cache holds whole actions, code included (the balancer hands them to the
+//!   invoker); a write epoch keeps fills that raced with this controller's own writes out of it.
+//!
 //! # Routes
 //!
 //! | method | path | |
@@ -43,6 +57,7 @@
 //! | GET | `/api/v1/namespaces/{ns}/activations` | list activations (`name`, `since`, `upto`, `skip`, `limit`, `docs`, `count`) |
 //! | GET | `/api/v1/namespaces/{ns}/activations/{id}[/logs, /result]` | an activation, its logs, its result |
 
+#![warn(missing_docs)]
 mod actions;
 mod activations;
 mod auth;
@@ -87,6 +102,7 @@ pub struct ControllerDeps {
     pub balancers: Arc<dyn LoadBalancerResolver>,
     /// The runtime kinds this deployment offers.
     pub manifest: Arc<RuntimeManifest>,
+    /// The controller's own settings.
     pub config: ControllerConfig,
 }
 
