@@ -106,11 +106,16 @@ fn percentiles(mut v: Vec<Duration>) -> String {
     )
 }
 
-/// Average operations per group-commit batch since the last call (empty without batching).
+/// Average operations per group-commit batch and time in its transaction since the last call
+/// (empty without batching).
 fn batches() -> String {
     match crate::writer::stats::take() {
-        (0, _) => String::new(),
-        (b, ops) => format!("  ({:.1} ops/batch)", ops as f64 / b as f64),
+        (0, _, _) => String::new(),
+        (b, ops, us) => format!(
+            "  ({:.1} ops/batch, {:.0} µs/batch in the transaction)",
+            ops as f64 / b as f64,
+            us as f64 / b as f64
+        ),
     }
 }
 

@@ -63,6 +63,9 @@ impl SqliteStoreConfig {
 
 /// How many read-only connections a file store keeps at most.
 const READERS: u32 = 4;
+/// Prepared statements the writer connection keeps: the group-commit shapes (11 padded lengths
+/// of each of two lists) plus the entity and subject statements.
+const WRITER_STATEMENT_CACHE: usize = 256;
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -118,7 +121,11 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(base.clone().create_if_missing(true))
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .statement_cache_capacity(WRITER_STATEMENT_CACHE),
+            )
             .await
             .map_err(|e| backend(&format!("opening {}", path.display()), e))?;
         migrate(&write).await?;
@@ -136,7 +143,8 @@ impl SqliteStore {
     pub async fn in_memory() -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::new()
             .in_memory(true)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .statement_cache_capacity(WRITER_STATEMENT_CACHE);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
