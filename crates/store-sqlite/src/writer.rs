@@ -2,9 +2,12 @@
 //! callers, batching whatever queued up while the previous batch committed into one transaction.
 //!
 //! Without a timer: a lone store is written at once; under load, batches grow by themselves to
-//! the number of callers waiting (at most [`MAX_BATCH`]). A batch costs a fixed five statements
-//! (begin, insert journal entries, insert records, clear journal entries, commit), sent as one
-//! query, however many activations it holds.
+//! the number of callers waiting (at most [`MAX_BATCH`]). A batch costs a fixed six statements
+//! (begin, insert journal entries, find records already stored, insert records, clear their
+//! journal entries, commit), sent as one query, however many activations it holds.
+//!
+//! Callers are answered only after the commit. A caller that stops waiting (its future dropped)
+//! does not cancel its write: the record is stored all the same.
 
 use std::collections::HashSet;
 
