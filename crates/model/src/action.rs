@@ -134,7 +134,7 @@ impl Exec {
 pub fn is_binary_code(code: &str) -> bool {
     let t = code.trim();
     !t.is_empty()
-        && t.len() % 4 == 0
+        && t.len().is_multiple_of(4)
         && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n'))
         && base64::engine::general_purpose::STANDARD.decode(t.replace(['\r', '\n'], "")).is_ok()
 }
