@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use whirl_model::manifest::Launcher;
 use whirl_model::Endpoint;
 use whirl_spi::{Container, ContainerError, ContainerFactory, ContainerSpec, FactoryCapacity};
 
-use crate::cgroup::{Cgroups, Controller, Limits};
+use crate::cgroup::{Cgroups, ContainerCgroup, Controller, Limits};
 use crate::config::{ProcessFactoryConfig, SandboxMode};
 use crate::container::{Parts, ProcessContainer, Registry};
 use crate::logs::{spawn_reader, LogBuffer};
@@ -196,87 +196,17 @@ impl ProcessFactory {
             None => None,
         };
 
-        // Paths as the runtime sees them.
-        let (seen_dir, seen_tmp) = if p.isolation {
-            (PathBuf::from(PRIVATE_DIR_INSIDE), PathBuf::from("/tmp"))
-        } else {
-            (dir.clone(), dir.join("tmp"))
-        };
-        let mut cmd = tokio::process::Command::new(&p.program);
-        cmd.args(&self.config.runtime_command[1..]);
-        if self.config.sandbox != SandboxMode::Off {
-            let mut mounts = p.base_mounts.clone();
-            if let Some((_, Some(prefix))) = &interpreter {
-                mounts.push(Mount::Bind {
-                    source: prefix.clone(),
-                    target: prefix.clone(),
-                    writable: false,
-                });
-            }
-            mounts.push(Mount::Bind {
-                source: dir.clone(),
-                target: seen_dir.clone(),
-                writable: true,
-            });
-            mounts.push(Mount::Bind {
-                source: dir.join("tmp"),
-                target: seen_tmp.clone(),
-                writable: true,
-            });
-            let sandbox = SandboxSpec {
-                strict: self.config.sandbox == SandboxMode::Required,
-                cgroups: cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
-                isolation: p.isolation.then(|| Isolation {
-                    hostname: sandbox::hostname_for(&spec.name),
-                    new_root: self.config.root_dir.join(NEW_ROOT),
-                    mounts,
-                }),
-                nofile: Some(self.config.nofile),
-                user: p.set_user.then_some(Identity {
-                    uid: SANDBOX_UID,
-                    gid: SANDBOX_GID,
-                }),
-                no_new_privs: true,
-            };
-            let json = serde_json::to_string(&sandbox)
-                .map_err(|e| startup(format!("sandbox spec: {e}")))?;
-            cmd.arg("--sandbox").arg(json);
-        }
-        let mut listen = OsString::from("unix:");
-        listen.push(seen_dir.join(SOCKET));
-        cmd.arg("--listen")
-            .arg(listen)
-            .arg("--launcher")
-            .arg(launcher_name(spec.kind.launcher));
-        if let Some((path, _)) = &interpreter {
-            cmd.arg("--command").arg(path);
-        }
-        cmd.arg("--work-dir").arg(seen_dir.join("work"));
-        // Nothing of the invoker's environment (it may hold secrets) reaches actions.
-        cmd.env_clear()
-            .env("PATH", SYSTEM_PATH)
-            .env("HOME", &seen_tmp)
-            .env("LANG", "C.UTF-8")
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(false);
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                if let Some(cg) = &cgroup {
-                    cg.remove().await;
+        let mut child =
+            match self.spawn_runtime(p, &spec, &dir, cgroup.as_ref(), interpreter.as_ref()) {
+                Ok(child) => child,
+                Err(e) => {
+                    if let Some(cg) = &cgroup {
+                        cg.remove().await;
+                    }
+                    let _ = fs::remove_dir_all(&dir);
+                    return Err(e);
                 }
-                let _ = fs::remove_dir_all(&dir);
-                return Err(startup(format!(
-                    "process factory: cannot start {}: {e}",
-                    p.program.display()
-                )));
-            }
-        };
+            };
         let logs = LogBuffer::new(self.config.log_buffer_bytes);
         if let Some(out) = child.stdout.take() {
             spawn_reader(out, 0, logs.clone());
@@ -292,7 +222,7 @@ impl ProcessFactory {
                 cgroup,
                 logs,
                 registry: Arc::downgrade(&self.registry),
-                isolated: p.isolation && self.config.sandbox != SandboxMode::Off,
+                isolated: p.isolation,
             },
             child,
         );
@@ -301,6 +231,91 @@ impl ProcessFactory {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, container.clone());
         Ok(container)
+    }
+
+    /// Spawns the runtime for a container whose directory and cgroups exist.
+    fn spawn_runtime(
+        &self,
+        p: &Prepared,
+        spec: &ContainerSpec,
+        dir: &Path,
+        cgroup: Option<&ContainerCgroup>,
+        interpreter: Option<&(PathBuf, Option<PathBuf>)>,
+    ) -> Result<tokio::process::Child, ContainerError> {
+        // Paths as the runtime sees them.
+        let (seen_dir, seen_tmp) = if p.isolation {
+            (PathBuf::from(PRIVATE_DIR_INSIDE), PathBuf::from("/tmp"))
+        } else {
+            (dir.to_path_buf(), dir.join("tmp"))
+        };
+        let mut cmd = tokio::process::Command::new(&p.program);
+        cmd.args(&self.config.runtime_command[1..]);
+        if self.config.sandbox != SandboxMode::Off {
+            let mut mounts = p.base_mounts.clone();
+            if let Some((_, Some(prefix))) = interpreter {
+                mounts.push(Mount::Bind {
+                    source: prefix.clone(),
+                    target: prefix.clone(),
+                    writable: false,
+                });
+            }
+            mounts.push(Mount::Bind {
+                source: dir.to_path_buf(),
+                target: seen_dir.clone(),
+                writable: true,
+            });
+            mounts.push(Mount::Bind {
+                source: dir.join("tmp"),
+                target: seen_tmp.clone(),
+                writable: true,
+            });
+            let sandbox = SandboxSpec {
+                strict: self.config.sandbox == SandboxMode::Required,
+                cgroups: cgroup.map(|c| c.procs_files()).unwrap_or_default(),
+                isolation: p.isolation.then(|| Isolation {
+                    hostname: sandbox::hostname_for(&spec.name),
+                    new_root: self.config.root_dir.join(NEW_ROOT),
+                    mounts,
+                }),
+                nofile: Some(self.config.nofile),
+                user: p.set_user.then_some(Identity {
+                    uid: SANDBOX_UID,
+                    gid: SANDBOX_GID,
+                }),
+                no_new_privs: true,
+            };
+            let json = serde_json::to_string(&sandbox)
+                .map_err(|e| startup(format!("process factory: sandbox spec: {e}")))?;
+            cmd.arg("--sandbox").arg(json);
+        }
+        let mut listen = OsString::from("unix:");
+        listen.push(seen_dir.join(SOCKET));
+        cmd.arg("--listen")
+            .arg(listen)
+            .arg("--launcher")
+            .arg(launcher_name(spec.kind.launcher));
+        if let Some((path, _)) = interpreter {
+            cmd.arg("--command").arg(path);
+        }
+        cmd.arg("--work-dir").arg(seen_dir.join("work"));
+        // Nothing of the invoker's environment (it may hold secrets) reaches actions.
+        cmd.env_clear()
+            .env("PATH", SYSTEM_PATH)
+            .env("HOME", &seen_tmp)
+            .env("LANG", "C.UTF-8")
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        cmd.spawn().map_err(|e| {
+            startup(format!(
+                "process factory: cannot start {}: {e}",
+                p.program.display()
+            ))
+        })
     }
 
     /// Resolves an interpreter command once: absolute as given, otherwise searched in the system
@@ -458,6 +473,23 @@ fn probe(config: &ProcessFactoryConfig) -> Result<Prepared, ContainerError> {
             "an unprivileged identity (no CAP_SETUID/CAP_SETGID): actions run as the invoker's user".into(),
             true,
         ));
+    }
+
+    if prepared.set_user && !prepared.isolation {
+        // Without a private root the runtime reaches its directory through the host's path.
+        if let Some(blocked) = config.root_dir.ancestors().find(|d| {
+            fs::metadata(d).is_ok_and(|m| m.mode() & 0o001 == 0 && m.uid() != SANDBOX_UID)
+        }) {
+            prepared.set_user = false;
+            missing.push((
+                format!(
+                    "an unprivileged identity: without a private root, uid {SANDBOX_UID} cannot reach {}; \
+                     actions run as the invoker's user",
+                    blocked.display()
+                ),
+                true,
+            ));
+        }
     }
 
     for path in &config.readonly_paths {

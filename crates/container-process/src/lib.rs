@@ -54,6 +54,15 @@
 //! * `init()` removes this invoker's leftovers (cgroups: their processes are killed first; private
 //!   directories); `cleanup()` destroys every container the factory created.
 //!
+//! # What a cold start costs
+//!
+//! `create()` does ~1 ms of host-side work (directories, cgroups, spawn) and returns. Of the
+//! sandbox's own start, the namespaces, the new root and the identity change take ~1.5 ms; on a
+//! cgroup-v1 machine, joining the cgroups usually takes longer: the first cgroup migration after a
+//! quiet spell waits for an RCU grace period (5–16 ms measured here), unless the hierarchies are
+//! mounted with `favordynmods` (an operator's choice). Stem cells (prewarmed containers) take all
+//! of it off the activation's path. `tests/sandbox.rs::create_cost` prints the figures.
+//!
 //! [`out_of_memory`]: whirl_spi::Container::out_of_memory
 
 #![warn(missing_docs)]
