@@ -30,6 +30,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use tokio::sync::oneshot;
 use whirl_spi::StoreError;
 
 mod activations;
@@ -66,6 +67,13 @@ const READERS: u32 = 4;
 /// Prepared statements the writer connection keeps: the group-commit shapes (11 padded lengths
 /// of each of two lists) plus the entity and subject statements.
 const WRITER_STATEMENT_CACHE: usize = 256;
+/// How often the WAL is checkpointed into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+/// WAL pages left behind by a checkpoint that make the next one run on the writer connection.
+const WAL_BACKLOG_PAGES: i64 = 10_000;
+/// Size in bytes the WAL file is truncated to after it was reset (so one burst does not leave a
+/// huge file behind).
+const WAL_SIZE_LIMIT: u64 = 64 << 20;
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -91,6 +99,8 @@ struct Inner {
     batcher: writer::Handle,
     /// Where the database lives (`None`: in memory).
     path: Option<PathBuf>,
+    /// Dropped with the store, which stops the checkpointer task.
+    _stop_checkpoints: oneshot::Sender<()>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -124,18 +134,32 @@ impl SqliteStore {
             .connect_with(
                 base.clone()
                     .create_if_missing(true)
-                    .statement_cache_capacity(WRITER_STATEMENT_CACHE),
+                    .statement_cache_capacity(WRITER_STATEMENT_CACHE)
+                    // Checkpoints run beside the writer (see `checkpointer`), not in its commits.
+                    .pragma("wal_autocheckpoint", "0")
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string()),
             )
             .await
             .map_err(|e| backend(&format!("opening {}", path.display()), e))?;
         migrate(&write).await?;
+        let checkpoint = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(base.clone())
+            .await
+            .map_err(|e| backend(&format!("opening {} for checkpoints", path.display()), e))?;
         let read = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
             .connect_with(base.read_only(true))
             .await
             .map_err(|e| backend(&format!("opening {} for reading", path.display()), e))?;
-        Ok(Self::from_pools(read, write, Some(path.to_path_buf())))
+        Ok(Self::from_pools(
+            read,
+            write,
+            Some(checkpoint),
+            Some(path.to_path_buf()),
+        ))
     }
 
     /// A private in-memory database (for tests): one connection serves reads and writes, and the
@@ -154,17 +178,28 @@ impl SqliteStore {
             .await
             .map_err(|e| backend("opening an in-memory database", e))?;
         migrate(&pool).await?;
-        Ok(Self::from_pools(pool.clone(), pool, None))
+        Ok(Self::from_pools(pool.clone(), pool, None, None))
     }
 
-    fn from_pools(read: SqlitePool, write: SqlitePool, path: Option<PathBuf>) -> Self {
+    /// Starts the writer task, and the checkpointer if there is a `checkpoint` connection.
+    fn from_pools(
+        read: SqlitePool,
+        write: SqlitePool,
+        checkpoint: Option<SqlitePool>,
+        path: Option<PathBuf>,
+    ) -> Self {
         let batcher = writer::spawn(write.clone());
+        let (stop_tx, stop_rx) = oneshot::channel();
+        if let Some(own) = checkpoint {
+            tokio::spawn(checkpointer(own, write.clone(), stop_rx));
+        }
         Self {
             inner: Arc::new(Inner {
                 read,
                 write,
                 batcher,
                 path,
+                _stop_checkpoints: stop_tx,
             }),
         }
     }
@@ -180,6 +215,38 @@ impl SqliteStore {
         self.inner.read.close().await;
         self.inner.write.close().await;
     }
+}
+
+/// Moves the WAL's pages into the database file every [`CHECKPOINT_INTERVAL`] on its own
+/// connection, so commits never pay for a checkpoint's copying and syncing (the writer's
+/// automatic checkpoints are off). A `PASSIVE` checkpoint never blocks the writer or readers, but
+/// under a steady stream of commits it may never catch up; when the WAL still holds more than
+/// [`WAL_BACKLOG_PAGES`] after one, the next checkpoint runs on the writer connection instead,
+/// between two batches, where it always completes. Ends when the store is dropped.
+async fn checkpointer(own: SqlitePool, writer: SqlitePool, mut stop: oneshot::Receiver<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut on_writer = false;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {}
+        }
+        if writer.is_closed() {
+            break;
+        }
+        let pool = if on_writer { &writer } else { &own };
+        // Columns: busy flag, pages in the WAL, pages checkpointed.
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(pool)
+            .await
+        {
+            Ok((_, log, done)) => on_writer = log - done > WAL_BACKLOG_PAGES,
+            Err(_) if own.is_closed() || writer.is_closed() => break,
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+    own.close().await;
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
@@ -268,6 +335,39 @@ mod tests {
             .expect("document survives reopen");
         assert_eq!(d.rev, 1);
         assert_eq!(d.body, serde_json::json!({"x": 1}));
+    }
+
+    #[tokio::test]
+    async fn the_checkpointer_moves_the_wal_into_the_file() {
+        use whirl_spi::{Collection, EntityStore, PutMode};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("whirl.db");
+        let s = SqliteStore::open(&path).await.unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let body = serde_json::json!({"code": "x".repeat(4000)});
+        // Let the first checkpoint pass (the interval's first tick is immediate).
+        tokio::time::sleep(CHECKPOINT_INTERVAL / 2).await;
+        let before = size();
+        for i in 0..200 {
+            s.put(
+                Collection::Actions,
+                "ns",
+                &format!("a{i}"),
+                &body,
+                PutMode::Create,
+            )
+            .await
+            .unwrap();
+        }
+        let deadline = std::time::Instant::now() + CHECKPOINT_INTERVAL * 10;
+        while size() < before + 200 * 4000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL was not checkpointed ({} bytes)",
+                size()
+            );
+            tokio::time::sleep(CHECKPOINT_INTERVAL / 4).await;
+        }
     }
 
     #[tokio::test]
