@@ -221,7 +221,7 @@ impl Cgroups {
         let own = own_path(proc_cgroup, mount)
             .ok_or("our own cgroup is not listed in /proc/self/cgroup")?;
         let base = mount.mount_point.join(own).join("whirl").join(invoker_id);
-        fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+        create_base(&base)?;
         Ok(Hierarchy { v2: false, base })
     }
 
@@ -242,7 +242,7 @@ impl Cgroups {
         }
         let whirl = own.join("whirl");
         let base = whirl.join(invoker_id);
-        fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+        create_base(&base)?;
         if c == Controller::Freezer {
             // Freezing is part of cgroup v2's core (kernel 5.2+): no controller to enable.
             return if base.join("cgroup.freeze").exists() {
@@ -376,6 +376,19 @@ impl Cgroups {
             }
         }
     }
+}
+
+/// Creates `.../whirl/<invoker_id>`. Another invoker's `cleanup()` may remove an empty `whirl/`
+/// between our two mkdirs; trying again then succeeds.
+fn create_base(base: &Path) -> Result<(), String> {
+    let mut result = fs::create_dir_all(base);
+    for _ in 0..3 {
+        match &result {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => result = fs::create_dir_all(base),
+            _ => break,
+        }
+    }
+    result.map_err(|e| format!("cannot create {}: {e}", base.display()))
 }
 
 fn write(dir: &Path, file: &str, value: u64) -> io::Result<()> {
