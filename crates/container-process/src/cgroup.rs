@@ -414,7 +414,7 @@ fn proc_stat(pid: i32) -> Option<(char, i32)> {
 }
 
 /// Whether a process exists and is not a zombie.
-pub(crate) fn alive(pid: i32) -> bool {
+fn alive(pid: i32) -> bool {
     proc_stat(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X'))
 }
 
