@@ -17,11 +17,22 @@
 //!   records, one for journal entries, one `DELETE` clearing the journal); every caller awaits its
 //!   own batch's commit, so a returned `Ok` is durable to the WAL;
 //! - `synchronous = NORMAL` in WAL mode: a commit is atomic and survives a process crash; a power
-//!   loss may lose the last commits, never corrupt the file.
+//!   loss may lose the last commits, never corrupt the file;
+//! - WAL **checkpoints** run every 500 ms on a connection of their own rather than inside a
+//!   commit, so no caller of `store` pays for copying pages into the database file and syncing
+//!   it.
+//!
+//! Measured on a 2-core VM (`cargo test -p whirl-store-sqlite --release -- --ignored --nocapture
+//! store_bench`): one `store` at a time costs about 1.5–2.5 sqlx round trips; 64 concurrent
+//! callers reach roughly 15k stores/s, 5–10 times what one transaction per store achieves.
 //!
 //! Orders are total: entity lists sort by `updated` then by a write sequence, activation lists by
 //! `start` then by a store sequence (later first), so paging with `skip` never repeats or drops a
 //! row. A `limit` of 0 means no limit.
+//!
+//! [`EntityStore`]: whirl_spi::EntityStore
+//! [`ActivationStore`]: whirl_spi::ActivationStore
+//! [`SubjectStore`]: whirl_spi::SubjectStore
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
