@@ -62,9 +62,19 @@ pub fn next_version(v: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Exec {
     /// Code for a managed runtime kind (`nodejs:20`, `python:3`, `native`, ...).
-    Code { kind: String, code: String, binary: bool, main: Option<String> },
+    Code {
+        kind: String,
+        code: String,
+        binary: bool,
+        main: Option<String>,
+    },
     /// A user-supplied container image speaking the action protocol (code optional).
-    Blackbox { image: String, code: Option<String>, binary: bool, main: Option<String> },
+    Blackbox {
+        image: String,
+        code: Option<String>,
+        binary: bool,
+        main: Option<String>,
+    },
     /// A sequence of other actions, by fully qualified name.
     Sequence { components: Vec<String> },
 }
@@ -119,12 +129,25 @@ impl Exec {
     /// A copy without the code (for `?code=false` and for listings).
     pub fn without_code(&self) -> Exec {
         match self {
-            Exec::Code { kind, binary, main, .. } => {
-                Exec::Code { kind: kind.clone(), code: String::new(), binary: *binary, main: main.clone() }
-            }
-            Exec::Blackbox { image, binary, main, .. } => {
-                Exec::Blackbox { image: image.clone(), code: None, binary: *binary, main: main.clone() }
-            }
+            Exec::Code {
+                kind, binary, main, ..
+            } => Exec::Code {
+                kind: kind.clone(),
+                code: String::new(),
+                binary: *binary,
+                main: main.clone(),
+            },
+            Exec::Blackbox {
+                image,
+                binary,
+                main,
+                ..
+            } => Exec::Blackbox {
+                image: image.clone(),
+                code: None,
+                binary: *binary,
+                main: main.clone(),
+            },
             s @ Exec::Sequence { .. } => s.clone(),
         }
     }
@@ -135,8 +158,11 @@ pub fn is_binary_code(code: &str) -> bool {
     let t = code.trim();
     !t.is_empty()
         && t.len().is_multiple_of(4)
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n'))
-        && base64::engine::general_purpose::STANDARD.decode(t.replace(['\r', '\n'], "")).is_ok()
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n'))
+        && base64::engine::general_purpose::STANDARD
+            .decode(t.replace(['\r', '\n'], ""))
+            .is_ok()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -165,21 +191,34 @@ impl TryFrom<RawExec> for Exec {
                 })?,
             }),
             BLACKBOX => {
-                let image = r
-                    .image
-                    .filter(|i| !i.is_empty())
-                    .ok_or_else(|| ModelError::Malformed("blackbox exec needs an 'image'".into()))?;
+                let image = r.image.filter(|i| !i.is_empty()).ok_or_else(|| {
+                    ModelError::Malformed("blackbox exec needs an 'image'".into())
+                })?;
                 let code = r.code.filter(|c| !c.is_empty());
-                let binary = r.binary.unwrap_or_else(|| code.as_deref().is_some_and(is_binary_code));
-                Ok(Exec::Blackbox { image, code, binary, main })
+                let binary = r
+                    .binary
+                    .unwrap_or_else(|| code.as_deref().is_some_and(is_binary_code));
+                Ok(Exec::Blackbox {
+                    image,
+                    code,
+                    binary,
+                    main,
+                })
             }
-            "" => Err(ModelError::Malformed("exec 'kind' must not be empty".into())),
+            "" => Err(ModelError::Malformed(
+                "exec 'kind' must not be empty".into(),
+            )),
             _ => {
                 let code = r.code.ok_or_else(|| {
                     ModelError::Malformed(format!("exec of kind '{}' needs 'code'", r.kind))
                 })?;
                 let binary = r.binary.unwrap_or_else(|| is_binary_code(&code));
-                Ok(Exec::Code { kind: r.kind, code, binary, main })
+                Ok(Exec::Code {
+                    kind: r.kind,
+                    code,
+                    binary,
+                    main,
+                })
             }
         }
     }
@@ -188,7 +227,12 @@ impl TryFrom<RawExec> for Exec {
 impl Serialize for Exec {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let raw = match self {
-            Exec::Code { kind, code, binary, main } => RawExec {
+            Exec::Code {
+                kind,
+                code,
+                binary,
+                main,
+            } => RawExec {
                 kind: kind.clone(),
                 code: Some(code.clone()),
                 binary: Some(*binary),
@@ -196,7 +240,12 @@ impl Serialize for Exec {
                 image: None,
                 components: None,
             },
-            Exec::Blackbox { image, code, binary, main } => RawExec {
+            Exec::Blackbox {
+                image,
+                code,
+                binary,
+                main,
+            } => RawExec {
                 kind: BLACKBOX.into(),
                 code: code.clone(),
                 binary: Some(*binary),
@@ -309,18 +358,26 @@ mod tests {
 
     #[test]
     fn exec_round_trips_openwhisk_json() {
-        let e: Exec = serde_json::from_value(json!({"kind":"nodejs:20","code":"function main(){}"})).unwrap();
+        let e: Exec =
+            serde_json::from_value(json!({"kind":"nodejs:20","code":"function main(){}"})).unwrap();
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             json!({"kind":"nodejs:20","code":"function main(){}","binary":false})
         );
-        let e: Exec = serde_json::from_value(json!({"kind":"python:3","code":"UEsDBA==","main":"hello"})).unwrap();
+        let e: Exec =
+            serde_json::from_value(json!({"kind":"python:3","code":"UEsDBA==","main":"hello"}))
+                .unwrap();
         assert!(e.binary());
         assert_eq!(e.main(), Some("hello"));
-        let e: Exec = serde_json::from_value(json!({"kind":"sequence","components":["/a/b"]})).unwrap();
+        let e: Exec =
+            serde_json::from_value(json!({"kind":"sequence","components":["/a/b"]})).unwrap();
         assert_eq!(e.exec_kind(), ExecKind::Sequence);
-        let e: Exec = serde_json::from_value(json!({"kind":"blackbox","image":"me/img:1"})).unwrap();
-        assert_eq!(serde_json::to_value(&e).unwrap(), json!({"kind":"blackbox","image":"me/img:1","binary":false}));
+        let e: Exec =
+            serde_json::from_value(json!({"kind":"blackbox","image":"me/img:1"})).unwrap();
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"kind":"blackbox","image":"me/img:1","binary":false})
+        );
         assert!(serde_json::from_value::<Exec>(json!({"kind":"nodejs:20"})).is_err());
         assert!(serde_json::from_value::<Exec>(json!({"kind":"blackbox"})).is_err());
     }
@@ -344,6 +401,10 @@ mod tests {
         let mut l = ActionLimits::standard(&sys);
         assert!(l.validate(&sys).is_ok());
         l.memory = 64;
-        assert!(l.validate(&sys).unwrap_err().to_string().contains("memory 64 MB"));
+        assert!(l
+            .validate(&sys)
+            .unwrap_err()
+            .to_string()
+            .contains("memory 64 MB"));
     }
 }

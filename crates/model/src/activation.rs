@@ -20,7 +20,9 @@ impl ActivationId {
     pub fn parse(s: &str) -> Result<Self, ModelError> {
         let mut b = [0u8; 16];
         if s.len() != 32 || hex::decode_to_slice(s, &mut b).is_err() {
-            return Err(ModelError::Invalid(format!("'{s}' is not a valid activation id.")));
+            return Err(ModelError::Invalid(format!(
+                "'{s}' is not a valid activation id."
+            )));
         }
         Ok(Self(b))
     }
@@ -106,12 +108,20 @@ pub struct ActivationResponse {
 
 impl ActivationResponse {
     pub fn success(result: Value) -> Self {
-        Self { status: StatusCode::Success, result: Some(result), size: None }
+        Self {
+            status: StatusCode::Success,
+            result: Some(result),
+            size: None,
+        }
     }
 
     /// `result` must already be the full result object holding an `error` field.
     pub fn application_error(result: Value) -> Self {
-        Self { status: StatusCode::ApplicationError, result: Some(result), size: None }
+        Self {
+            status: StatusCode::ApplicationError,
+            result: Some(result),
+            size: None,
+        }
     }
 
     pub fn application_error_msg(msg: impl Into<String>) -> Self {
@@ -119,11 +129,19 @@ impl ActivationResponse {
     }
 
     pub fn developer_error(error: impl Into<Value>) -> Self {
-        Self { status: StatusCode::DeveloperError, result: Some(json!({ "error": error.into() })), size: None }
+        Self {
+            status: StatusCode::DeveloperError,
+            result: Some(json!({ "error": error.into() })),
+            size: None,
+        }
     }
 
     pub fn whisk_error(error: impl Into<Value>) -> Self {
-        Self { status: StatusCode::WhiskError, result: Some(json!({ "error": error.into() })), size: None }
+        Self {
+            status: StatusCode::WhiskError,
+            result: Some(json!({ "error": error.into() })),
+            size: None,
+        }
     }
 
     pub fn is_success(&self) -> bool {
@@ -162,7 +180,11 @@ impl<'de> Deserialize<'de> for ActivationResponse {
             .and_then(StatusCode::from_code)
             .or_else(|| r.status.as_deref().and_then(StatusCode::from_status))
             .ok_or_else(|| serde::de::Error::custom("activation response needs a status"))?;
-        Ok(Self { status, result: r.result, size: r.size })
+        Ok(Self {
+            status,
+            result: r.result,
+            size: r.size,
+        })
     }
 }
 
@@ -247,10 +269,14 @@ mod tests {
     fn response_shape() {
         let r = ActivationResponse::developer_error("boom");
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v, json!({"status":"action developer error","statusCode":2,"success":false,"result":{"error":"boom"}}));
+        assert_eq!(
+            v,
+            json!({"status":"action developer error","statusCode":2,"success":false,"result":{"error":"boom"}})
+        );
         let back: ActivationResponse = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
-        let r: ActivationResponse = serde_json::from_value(json!({"status":"success","result":{}})).unwrap();
+        let r: ActivationResponse =
+            serde_json::from_value(json!({"status":"success","result":{}})).unwrap();
         assert!(r.is_success());
     }
 }

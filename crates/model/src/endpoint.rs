@@ -28,7 +28,9 @@ impl std::str::FromStr for Endpoint {
             Ok(Endpoint::Unix(PathBuf::from(p)))
         } else {
             let a = s.strip_prefix("tcp:").unwrap_or(s);
-            a.parse().map(Endpoint::Tcp).map_err(|e| format!("bad endpoint '{s}': {e}"))
+            a.parse()
+                .map(Endpoint::Tcp)
+                .map_err(|e| format!("bad endpoint '{s}': {e}"))
         }
     }
 }

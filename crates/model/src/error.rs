@@ -33,18 +33,21 @@ pub mod messages {
     pub const RESOURCE_DOES_NOT_EXIST: &str = "The requested resource does not exist.";
     pub const NOT_AUTHORIZED: &str =
         "The supplied authentication is not authorized to access this resource.";
-    pub const AUTH_REQUIRED: &str = "The resource requires authentication, which was not supplied with the request";
+    pub const AUTH_REQUIRED: &str =
+        "The resource requires authentication, which was not supplied with the request";
     pub const ENTITY_EXISTS: &str = "resource already exists";
     pub const TIMEOUT_PARAM: &str = "Timeout must be number of milliseconds up to 60000.";
     pub const RESERVED_PARAMS: &str =
         "Request defines parameters that are not allowed (e.g., reserved properties).";
     pub const DOCS_WITH_COUNT: &str = "The parameter 'docs' is not permitted with 'count'.";
     pub const ABNORMAL_INIT: &str = "The action did not initialize and exited unexpectedly.";
-    pub const ABNORMAL_RUN: &str = "The action did not produce a valid response and exited unexpectedly.";
+    pub const ABNORMAL_RUN: &str =
+        "The action did not produce a valid response and exited unexpectedly.";
     pub const MEMORY_EXHAUSTED: &str = "The action exhausted its memory and was aborted.";
     pub const NOT_DICTIONARY: &str = "The action did not return a dictionary or array.";
     pub const PROVISION_FAILED: &str = "Failed to provision resources to run the action.";
-    pub const LOGS_TRUNCATED_PREFIX: &str = "Logs were truncated because the total bytes size exceeds the limit of";
+    pub const LOGS_TRUNCATED_PREFIX: &str =
+        "Logs were truncated because the total bytes size exceeds the limit of";
     pub const LOG_COLLECTION_ISSUE: &str =
         "There was an issue while collecting your logs. Data might be missing.";
     pub const DEV_ERROR_LOGS_WARNING: &str =

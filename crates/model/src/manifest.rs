@@ -82,15 +82,25 @@ impl RuntimeManifest {
     /// Resolves `family:default` and checks the kind exists.
     pub fn resolve(&self, kind: &str) -> Result<&RuntimeKind, ModelError> {
         if let Some(family) = kind.strip_suffix(":default") {
-            let in_family: Vec<&RuntimeKind> = self.kinds.iter().filter(|k| k.family() == family).collect();
+            let in_family: Vec<&RuntimeKind> =
+                self.kinds.iter().filter(|k| k.family() == family).collect();
             return in_family
                 .iter()
                 .find(|k| k.default)
-                .or_else(|| if in_family.len() == 1 { in_family.first() } else { None })
+                .or_else(|| {
+                    if in_family.len() == 1 {
+                        in_family.first()
+                    } else {
+                        None
+                    }
+                })
                 .copied()
                 .ok_or_else(|| ModelError::UnsupportedKind(kind.to_string()));
         }
-        self.kinds.iter().find(|k| k.kind == kind).ok_or_else(|| ModelError::UnsupportedKind(kind.to_string()))
+        self.kinds
+            .iter()
+            .find(|k| k.kind == kind)
+            .ok_or_else(|| ModelError::UnsupportedKind(kind.to_string()))
     }
 
     /// Checks the manifest itself: unique kinds, at most one default per family.
@@ -98,9 +108,16 @@ impl RuntimeManifest {
         let mut seen = std::collections::HashSet::new();
         for k in &self.kinds {
             if !seen.insert(k.kind.as_str()) {
-                return Err(ModelError::Invalid(format!("runtime kind '{}' is listed twice", k.kind)));
+                return Err(ModelError::Invalid(format!(
+                    "runtime kind '{}' is listed twice",
+                    k.kind
+                )));
             }
-            let defaults = self.kinds.iter().filter(|o| o.family() == k.family() && o.default).count();
+            let defaults = self
+                .kinds
+                .iter()
+                .filter(|o| o.family() == k.family() && o.default)
+                .count();
             if defaults > 1 {
                 return Err(ModelError::Invalid(format!(
                     "runtime family '{}' has more than one default kind",
@@ -132,7 +149,13 @@ mod tests {
 
     #[test]
     fn resolves_default_aliases() {
-        let m = RuntimeManifest { kinds: vec![kind("nodejs:18", false), kind("nodejs:20", true), kind("python:3", false)] };
+        let m = RuntimeManifest {
+            kinds: vec![
+                kind("nodejs:18", false),
+                kind("nodejs:20", true),
+                kind("python:3", false),
+            ],
+        };
         assert_eq!(m.resolve("nodejs:default").unwrap().kind, "nodejs:20");
         assert_eq!(m.resolve("python:default").unwrap().kind, "python:3");
         assert!(m.resolve("java:default").is_err());

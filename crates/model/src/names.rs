@@ -92,7 +92,11 @@ pub struct FullyQualifiedName {
 
 impl FullyQualifiedName {
     pub fn new(namespace: EntityName, package: Option<EntityName>, name: EntityName) -> Self {
-        Self { namespace, package, name }
+        Self {
+            namespace,
+            package,
+            name,
+        }
     }
 
     /// The entity path as OpenWhisk writes it in a document's `namespace` field: `ns` or `ns/pkg`.
@@ -160,7 +164,16 @@ mod tests {
 
     #[test]
     fn names_follow_openwhisk_rules() {
-        for ok in ["a", "hello", "hello-world", "a.b", "x@y", "my action", "_x", "9"] {
+        for ok in [
+            "a",
+            "hello",
+            "hello-world",
+            "a.b",
+            "x@y",
+            "my action",
+            "_x",
+            "9",
+        ] {
             assert!(is_valid_name(ok), "{ok} should be valid");
         }
         for bad in ["", " a", "-a", "a/b", "a ", "ä", "a\n", &"x".repeat(257)] {

@@ -41,7 +41,11 @@ impl Params {
         let key = key.into();
         match self.0.iter_mut().find(|kv| kv.key == key) {
             Some(kv) => kv.value = value,
-            None => self.0.push(KeyValue { key, value, init: None }),
+            None => self.0.push(KeyValue {
+                key,
+                value,
+                init: None,
+            }),
         }
     }
 
@@ -59,12 +63,18 @@ impl Params {
 
     /// The parameters as one JSON object (what an action receives).
     pub fn to_object(&self) -> Map<String, Value> {
-        self.0.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect()
+        self.0
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect()
     }
 
     /// Keys marked `init: true`.
     pub fn init_keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().filter(|kv| kv.init == Some(true)).map(|kv| kv.key.as_str())
+        self.0
+            .iter()
+            .filter(|kv| kv.init == Some(true))
+            .map(|kv| kv.key.as_str())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -76,7 +86,9 @@ impl Params {
         let mut seen = std::collections::HashSet::new();
         for kv in &self.0 {
             if kv.key.is_empty() {
-                return Err(crate::ModelError::Invalid(format!("{what} keys must not be empty.")));
+                return Err(crate::ModelError::Invalid(format!(
+                    "{what} keys must not be empty."
+                )));
             }
             if !seen.insert(kv.key.as_str()) {
                 return Err(crate::ModelError::Invalid(format!(
@@ -91,7 +103,15 @@ impl Params {
 
 impl From<Map<String, Value>> for Params {
     fn from(map: Map<String, Value>) -> Self {
-        Params(map.into_iter().map(|(key, value)| KeyValue { key, value, init: None }).collect())
+        Params(
+            map.into_iter()
+                .map(|(key, value)| KeyValue {
+                    key,
+                    value,
+                    init: None,
+                })
+                .collect(),
+        )
     }
 }
 
@@ -112,10 +132,15 @@ mod tests {
 
     #[test]
     fn merge_overrides_and_keeps_order() {
-        let a: Params = serde_json::from_value(json!([{"key":"x","value":1},{"key":"y","value":2}])).unwrap();
-        let b: Params = serde_json::from_value(json!([{"key":"y","value":3},{"key":"z","value":4}])).unwrap();
+        let a: Params =
+            serde_json::from_value(json!([{"key":"x","value":1},{"key":"y","value":2}])).unwrap();
+        let b: Params =
+            serde_json::from_value(json!([{"key":"y","value":3},{"key":"z","value":4}])).unwrap();
         let m = a.merged(&b);
-        assert_eq!(serde_json::to_value(&m).unwrap(), json!([{"key":"x","value":1},{"key":"y","value":3},{"key":"z","value":4}]));
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            json!([{"key":"x","value":1},{"key":"y","value":3},{"key":"z","value":4}])
+        );
     }
 
     #[test]

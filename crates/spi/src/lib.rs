@@ -26,15 +26,16 @@ pub mod conformance;
 
 pub use auth::{AuthError, Authenticator};
 pub use container::{
-    CollectedLogs, Container, ContainerError, ContainerFactory, ContainerSpec, FactoryCapacity, LogLine, LogStream,
+    CollectedLogs, Container, ContainerError, ContainerFactory, ContainerSpec, FactoryCapacity,
+    LogLine, LogStream,
 };
 pub use loadbalancer::{
-    ActivationFuture, HealthStatus, InvokerHealth, LoadBalancer, LoadBalancerError, LoadBalancerResolver,
-    SingleResolver,
+    ActivationFuture, HealthStatus, InvokerHealth, LoadBalancer, LoadBalancerError,
+    LoadBalancerResolver, SingleResolver,
 };
 pub use logstore::{LogContext, LogError, LogStore};
 pub use messaging::{Consumer, Delivery, Messaging, MessagingError, Producer};
 pub use store::{
-    ActivationQuery, ActivationStore, Collection, Document, EntityStore, ListQuery, PendingActivation, PutMode,
-    StoreError, StoreOutcome, SubjectRecord, SubjectStore,
+    ActivationQuery, ActivationStore, Collection, Document, EntityStore, ListQuery,
+    PendingActivation, PutMode, StoreError, StoreOutcome, SubjectRecord, SubjectStore,
 };

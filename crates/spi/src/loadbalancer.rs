@@ -58,7 +58,11 @@ pub trait LoadBalancer: Send + Sync + 'static {
 
     /// Dispatches an activation of `action`. Returns once it is handed over, with a future of its
     /// completion (see [`ActivationFuture`]).
-    async fn publish(&self, action: Arc<Action>, msg: ActivationMessage) -> Result<ActivationFuture, LoadBalancerError>;
+    async fn publish(
+        &self,
+        action: Arc<Action>,
+        msg: ActivationMessage,
+    ) -> Result<ActivationFuture, LoadBalancerError>;
 
     /// Activations of a namespace dispatched by this balancer and not yet completed.
     fn active_activations_for(&self, namespace: &str) -> u64;

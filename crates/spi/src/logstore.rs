@@ -28,7 +28,10 @@ pub struct LogContext<'a> {
 pub enum LogError {
     /// Collection failed part way; the lines read so far are kept.
     #[error("log collection failed: {message}")]
-    Collecting { message: String, partial: Vec<String> },
+    Collecting {
+        message: String,
+        partial: Vec<String>,
+    },
     #[error("logs are not available: {0}")]
     Unavailable(String),
     #[error("log store error: {0}")]
@@ -51,7 +54,11 @@ pub trait LogStore: Send + Sync + 'static {
     }
 
     /// Collects one activation's log lines from its container, formatted for the activation record.
-    async fn collect(&self, ctx: &LogContext<'_>, container: &dyn Container) -> Result<Vec<String>, LogError>;
+    async fn collect(
+        &self,
+        ctx: &LogContext<'_>,
+        container: &dyn Container,
+    ) -> Result<Vec<String>, LogError>;
 
     /// The log lines of a stored activation, for `GET .../activations/{id}/logs`.
     async fn fetch(&self, activation: &Activation) -> Result<Vec<String>, LogError>;

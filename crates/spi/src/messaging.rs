@@ -46,7 +46,12 @@ pub trait Messaging: Send + Sync + 'static {
     fn producer(&self) -> std::sync::Arc<dyn Producer>;
 
     /// Subscribes to `topic` as a member of `group`.
-    async fn consumer(&self, topic: &str, group: &str, max_peek: usize) -> Result<Box<dyn Consumer>, MessagingError>;
+    async fn consumer(
+        &self,
+        topic: &str,
+        group: &str,
+        max_peek: usize,
+    ) -> Result<Box<dyn Consumer>, MessagingError>;
 }
 
 #[async_trait]

@@ -72,25 +72,51 @@ pub struct ListQuery {
 
 #[async_trait]
 pub trait EntityStore: Send + Sync + 'static {
-    async fn get(&self, c: Collection, namespace: &str, name: &str) -> Result<Option<Document>, StoreError>;
+    async fn get(
+        &self,
+        c: Collection,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Document>, StoreError>;
 
     /// Writes a document and returns its new revision. All or nothing. `Create` conflicts if the
     /// document exists; `Update { rev }` conflicts if it is missing or at another revision. The
     /// store stamps `updated` with the time of the write.
-    async fn put(&self, c: Collection, namespace: &str, name: &str, body: &Value, mode: PutMode)
-        -> Result<u64, StoreError>;
+    async fn put(
+        &self,
+        c: Collection,
+        namespace: &str,
+        name: &str,
+        body: &Value,
+        mode: PutMode,
+    ) -> Result<u64, StoreError>;
 
     /// Deletes a document (only at revision `rev` if given); returns what was deleted, or None if
     /// there was no document. A document at another revision than `rev` is a conflict.
-    async fn delete(&self, c: Collection, namespace: &str, name: &str, rev: Option<u64>)
-        -> Result<Option<Document>, StoreError>;
+    async fn delete(
+        &self,
+        c: Collection,
+        namespace: &str,
+        name: &str,
+        rev: Option<u64>,
+    ) -> Result<Option<Document>, StoreError>;
 
     /// Documents of a namespace, most recently updated first. The order is total (ties broken
     /// the same way every time), so paging with `skip` neither repeats nor drops documents.
-    async fn list(&self, c: Collection, namespace: &str, q: &ListQuery) -> Result<Vec<Document>, StoreError>;
+    async fn list(
+        &self,
+        c: Collection,
+        namespace: &str,
+        q: &ListQuery,
+    ) -> Result<Vec<Document>, StoreError>;
 
     /// How many documents `list` would return without paging.
-    async fn count(&self, c: Collection, namespace: &str, prefix: Option<&str>) -> Result<u64, StoreError>;
+    async fn count(
+        &self,
+        c: Collection,
+        namespace: &str,
+        prefix: Option<&str>,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Filters for activation lists (OpenWhisk's `name`, `since`, `upto`, `skip`, `limit`).
@@ -140,7 +166,11 @@ pub trait ActivationStore: Send + Sync + 'static {
     /// a second store of the same id changes nothing and returns [`StoreOutcome::AlreadyStored`].
     async fn store(&self, activation: &Activation) -> Result<StoreOutcome, StoreError>;
 
-    async fn get(&self, namespace: &str, id: &ActivationId) -> Result<Option<Activation>, StoreError>;
+    async fn get(
+        &self,
+        namespace: &str,
+        id: &ActivationId,
+    ) -> Result<Option<Activation>, StoreError>;
 
     /// Records of a namespace, newest start first (a total order, so paging is stable).
     async fn list(&self, q: &ActivationQuery) -> Result<Vec<Activation>, StoreError>;
@@ -189,7 +219,10 @@ pub trait SubjectStore: Send + Sync + 'static {
     /// a uuid that another namespace already has is a conflict.
     async fn put_subject(&self, record: &SubjectRecord) -> Result<(), StoreError>;
     async fn subject_by_uuid(&self, uuid: &str) -> Result<Option<SubjectRecord>, StoreError>;
-    async fn subject_by_namespace(&self, namespace: &str) -> Result<Option<SubjectRecord>, StoreError>;
+    async fn subject_by_namespace(
+        &self,
+        namespace: &str,
+    ) -> Result<Option<SubjectRecord>, StoreError>;
     async fn list_subjects(&self) -> Result<Vec<SubjectRecord>, StoreError>;
     async fn delete_subject(&self, namespace: &str) -> Result<bool, StoreError>;
 }
