@@ -360,6 +360,64 @@ mod tests {
         assert!(m.consumer("t", "g", 0).await.is_err());
     }
 
+    /// Figures, printed and never asserted:
+    /// `cargo test -p whirl-messaging-memory --release -- --ignored --nocapture messaging_bench`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark: run explicitly with --release --ignored --nocapture"]
+    async fn messaging_bench() {
+        use std::time::Instant;
+        let m = MemoryMessaging::new();
+        let p = m.producer();
+        let payload = Bytes::from(vec![7u8; 1024]);
+
+        // Round trip: send, then a waiting consumer in another task receives and acks.
+        let mut c = m.consumer("rt", "g", 1).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let receiver = tokio::spawn(async move {
+            for _ in 0..10_000 {
+                let d = c.peek(Duration::from_secs(5)).await.unwrap();
+                c.ack(d[0].id).await.unwrap();
+                tx.send(Instant::now()).unwrap();
+            }
+        });
+        let mut lat = Vec::new();
+        for _ in 0..10_000 {
+            let t = Instant::now();
+            p.send("rt", payload.clone()).await.unwrap();
+            let got = rx.recv().await.unwrap();
+            lat.push(got - t);
+        }
+        receiver.await.unwrap();
+        lat.sort();
+        println!(
+            "memory messaging: send -> peek in another task: p50 {:?} p99 {:?}",
+            lat[lat.len() / 2],
+            lat[lat.len() * 99 / 100]
+        );
+
+        // Throughput: one producer, one consumer with max_peek 128.
+        let mut c = m.consumer("tp", "g", 128).await.unwrap();
+        let n = 200_000;
+        let t = Instant::now();
+        let consumer = tokio::spawn(async move {
+            let mut got = 0;
+            while got < n {
+                for d in c.peek(Duration::from_secs(5)).await.unwrap() {
+                    c.ack(d.id).await.unwrap();
+                    got += 1;
+                }
+            }
+        });
+        for _ in 0..n {
+            p.send("tp", payload.clone()).await.unwrap();
+        }
+        consumer.await.unwrap();
+        println!(
+            "memory messaging: {:.0} messages/s (1 KiB, one producer, one consumer)",
+            n as f64 / t.elapsed().as_secs_f64()
+        );
+    }
+
     #[test]
     fn config_rejects_unknown_keys() {
         let e = serde_json::from_str::<MemoryMessagingConfig>(r#"{"max_bytes": 3}"#);

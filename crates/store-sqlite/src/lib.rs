@@ -309,7 +309,7 @@ mod tests {
         whirl_spi::conformance::stores::subject_store(&s).await;
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_file() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("nested/dir/whirl.db"))
