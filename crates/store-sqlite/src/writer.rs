@@ -116,14 +116,22 @@ async fn commit(pool: &SqlitePool, batch: Vec<Op>) {
         }
         Err(e) => {
             tracing::warn!(error = %e, records = records.len(), journal = journals.len(), "activation batch failed");
-            let msg = e.to_string();
             for (_, reply) in records {
-                let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+                let _ = reply.send(Err(same(&e)));
             }
             for (_, reply) in journals {
-                let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+                let _ = reply.send(Err(same(&e)));
             }
         }
+    }
+}
+
+/// A copy of a batch's error for each of its callers.
+fn same(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Backend(m) => StoreError::Backend(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
     }
 }
 
