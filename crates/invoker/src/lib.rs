@@ -324,7 +324,11 @@ impl Invoker {
         let end = epoch_ms(result.interval.end);
         let mut response = result.response;
         let timed_out = result.timed_out;
-        if result.connection_lost && slot.container.out_of_memory().await {
+        // A killed launcher shows up as a lost connection or as the runtime's own 502; either way
+        // the cgroup tells whether memory was the cause.
+        if (result.connection_lost || response.status == StatusCode::DeveloperError)
+            && slot.container.out_of_memory().await
+        {
             response = ActivationResponse::developer_error(messages::MEMORY_EXHAUSTED);
         }
         let start = start_ms.unwrap_or(run_start);
@@ -351,7 +355,11 @@ impl Invoker {
         _timeout: Duration,
     ) -> Failure {
         let mut response = failure.response;
-        if failure.kind == InitFailureKind::ConnectionLost && slot.container.out_of_memory().await {
+        if matches!(
+            failure.kind,
+            InitFailureKind::ConnectionLost | InitFailureKind::Developer
+        ) && slot.container.out_of_memory().await
+        {
             response = ActivationResponse::developer_error(messages::MEMORY_EXHAUSTED);
         }
         Failure {
