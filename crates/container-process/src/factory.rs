@@ -310,6 +310,30 @@ impl ProcessFactory {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
+        // The container dies with the invoker, even when the invoker is killed outright: the
+        // kernel sends SIGKILL to the child when the spawning thread's process goes away (and the
+        // sandbox's pid 1 takes the whole pid namespace with it).
+        let invoker_pid = std::process::id();
+        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() as u32 != invoker_pid {
+                    // The invoker died before the signal was armed.
+                    libc::_exit(137);
+                }
+                Ok(())
+            });
+        }
         cmd.spawn().map_err(|e| {
             startup(format!(
                 "process factory: cannot start {}: {e}",

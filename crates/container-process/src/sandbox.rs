@@ -412,6 +412,10 @@ fn drop_privileges(id: Identity) -> Result<(), SandboxError> {
     setresgid(gid, gid, gid).map_err(fail(format!("switching to gid {}", id.gid)))?;
     // Leaving uid 0 for good clears the permitted, effective and ambient capability sets.
     setresuid(uid, uid, uid).map_err(fail(format!("switching to uid {}", id.uid)))?;
+    // A credential change clears the parent-death signal; arm it again so this process (pid 1 of
+    // the container's namespace, taking everything in it along) still dies with its parent.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(fail("re-arming the parent-death signal"))?;
     Ok(())
 }
 
