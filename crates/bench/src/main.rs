@@ -203,7 +203,17 @@ async fn put_action(
     code: &str,
     memory: u64,
 ) -> anyhow::Result<()> {
-    let body = json!({"exec": {"kind": kind, "code": code}, "limits": {"memory": memory}});
+    put_action_with(c, name, kind, code, json!({ "memory": memory })).await
+}
+
+async fn put_action_with(
+    c: &mut Conn,
+    name: &str,
+    kind: &str,
+    code: &str,
+    limits: Value,
+) -> anyhow::Result<()> {
+    let body = json!({"exec": {"kind": kind, "code": code}, "limits": limits});
     let (st, b) = c
         .send(
             "PUT",
@@ -384,9 +394,14 @@ async fn run(args: Args, whirl: PathBuf) -> anyhow::Result<()> {
         put_action(&mut c, &name, k.kind, &k.code, 256).await?;
         invoke(&mut c, &name).await?;
         let warm = warm_series(&mut c, &name, args.iterations).await?;
+        let quiet = format!("quiet-{}", k.launcher);
+        put_action_with(&mut c, &quiet, k.kind, &k.code, json!({"memory": 256, "logs": 0})).await?;
+        invoke(&mut c, &quiet).await?;
+        let no_logs = warm_series(&mut c, &quiet, args.iterations).await?;
         let floor = floor_series(&whirl, &k, args.iterations).await?;
         println!(" {}", k.kind);
         row("through whirl (POST ...?blocking=true&result=true)", &warm);
+        row("through whirl, log collection off (logs: 0)", &no_logs);
         row("floor: same /run straight to a warm runtime", &floor);
         println!(
             "  {:<44} p50 {:>9}  p99 {:>9}   ratio p50 {:.2}x",

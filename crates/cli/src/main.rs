@@ -5,6 +5,8 @@
 //! - `whirl config print`: the effective configuration.
 //! - `whirl runtime` (hidden): the action runtime a container factory starts inside each container.
 
+mod client;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -33,6 +35,9 @@ enum Command {
     /// The in-container action runtime (started by container factories, not by people).
     #[command(hide = true)]
     Runtime(RuntimeCommand),
+    /// The wsk-compatible client: action, activation, package, trigger, rule, namespace, property.
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(clap::Args)]
@@ -89,6 +94,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Standalone(args) => standalone(args),
+        Command::Client(c) => client::run(c, <Cli as clap::CommandFactory>::command),
     }
 }
 

@@ -145,14 +145,17 @@ impl Invoker {
     /// Runs one activation to its stored record and returns the record. Never fails: every
     /// problem becomes the record's outcome.
     pub async fn run(&self, action: Arc<Action>, msg: ActivationMessage) -> Activation {
-        let store = &self.inner.deps.activations;
-        let mut activation = self.execute(&action, &msg).await;
-        if let Err(e) = store.store(&activation).await {
-            warn!(activation = %msg.activation_id, error = %e, "could not store the activation record");
-            activation
-                .annotations
-                .put("storeError", json!(e.to_string()));
-        }
+        let activation = self.execute(&action, &msg).await;
+        // The record is written by the store's group commit while the result goes back to the
+        // caller (OpenWhisk also answers before storing): the warm path does not wait for a
+        // database round trip. A crash in between is covered by the controller's journal.
+        let store = self.inner.deps.activations.clone();
+        let record = activation.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.store(&record).await {
+                warn!(activation = %record.activation_id, error = %e, "could not store the activation record");
+            }
+        });
         activation
     }
 
