@@ -13,7 +13,7 @@ use whirl_model::error::messages;
 use whirl_model::{Action, EntityName, Exec, FullyQualifiedName, Identity};
 use whirl_spi::{Collection, ListQuery, PutMode, StoreError};
 
-use crate::auth::{authorize_namespace, Caller};
+use crate::auth::{authorize_namespace, resolve_namespace, Caller};
 use crate::cache::ResolvedAction;
 use crate::context::{json, json_bytes};
 use crate::error::ApiError;
@@ -35,12 +35,23 @@ impl Target {
     /// From the path segments `[ns, name]` or `[ns, pkg, name]`, authorizing the namespace and
     /// validating the names.
     pub fn from_segments(caller: &Identity, segments: Vec<String>) -> Result<Self, ApiError> {
+        match Self::resolve(caller, segments)? {
+            (t, true) => Ok(t),
+            (_, false) => Err(ApiError::forbidden()),
+        }
+    }
+
+    /// From the path segments, for reading or invoking: also addresses other namespaces (the
+    /// flag says whether the caller owns the namespace; what a non-owner may reach is decided by
+    /// [`Inner::resolve_target`]).
+    pub fn resolve(caller: &Identity, segments: Vec<String>) -> Result<(Self, bool), ApiError> {
         let mut it = segments.into_iter();
         let (ns, a, b) = (it.next(), it.next(), it.next());
         let (Some(ns), Some(a)) = (ns, a) else {
             return Err(ApiError::not_found());
         };
-        let namespace = authorize_namespace(caller, &ns)?.to_owned();
+        let (namespace, owner) = resolve_namespace(caller, &ns)?;
+        let namespace = namespace.to_owned();
         let (package, name) = match b {
             Some(name) => (Some(a), name),
             None => (None, a),
@@ -49,11 +60,14 @@ impl Target {
             validate::entity_name(p)?;
         }
         validate::entity_name(&name)?;
-        Ok(Self {
-            namespace,
-            package,
-            name,
-        })
+        Ok((
+            Self {
+                namespace,
+                package,
+                name,
+            },
+            owner,
+        ))
     }
 
     /// The document name in the store: `name` or `pkg/name`.
@@ -106,17 +120,28 @@ pub(crate) async fn list_package_actions(
     Path((ns, pkg)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let ns = authorize_namespace(&user, &ns)?;
+    let (ns, owner) = resolve_namespace(&user, &ns)?;
     validate::entity_name(&pkg)?;
-    if inner
-        .entities
-        .get(Collection::Packages, ns, &pkg)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found());
-    }
-    list(&inner, ns, Some(&pkg), Query(q.as_deref().unwrap_or(""))).await
+    let package = inner.get_package(ns, &pkg).await?.ok_or_else(|| {
+        if owner {
+            ApiError::not_found()
+        } else {
+            ApiError::forbidden()
+        }
+    })?;
+    // A binding lists the actions of the package it refers to.
+    let base = match &package.binding {
+        None if owner || package.publish => package,
+        Some(_) if owner => inner.bound_package(ns, &package).await?,
+        _ => return Err(ApiError::forbidden()),
+    };
+    list(
+        &inner,
+        &base.namespace,
+        Some(&base.name),
+        Query(q.as_deref().unwrap_or("")),
+    )
+    .await
 }
 
 async fn list(
@@ -170,15 +195,15 @@ pub(crate) async fn get_action(
     Path(segments): Path<Vec<String>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let target = Target::from_segments(&user, segments)?;
+    let (target, owner) = Target::resolve(&user, segments)?;
     let with_code = Query(q.as_deref().unwrap_or("")).bool("code", true)?;
-    let resolved = inner
-        .resolve_action(&target.namespace, &target.doc_name())
-        .await?;
-    Ok(json_bytes(
-        StatusCode::OK,
-        action_json(&resolved.action, with_code),
-    ))
+    let resolved = inner.resolve_target(&target, owner).await?;
+    let body = if target.package.is_some() {
+        action_json(&resolved.merged_action(), with_code)
+    } else {
+        action_json(&resolved.action, with_code)
+    };
+    Ok(json_bytes(StatusCode::OK, body))
 }
 
 /// `PUT /namespaces/{ns}/actions/[{pkg}/]{name}[?overwrite=true]`: create, or update by merging.
@@ -202,14 +227,7 @@ pub(crate) async fn put_action(
     let ns = target.namespace.as_str();
     let doc_name = target.doc_name();
     if let Some(pkg) = &target.package {
-        if inner
-            .entities
-            .get(Collection::Packages, ns, pkg)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::not_found());
-        }
+        check_package_for_write(&inner, ns, pkg).await?;
     }
     let existing = inner
         .entities
@@ -277,14 +295,32 @@ pub(crate) async fn put_action(
         }
     };
     let response = json_bytes(StatusCode::OK, action_json(&action, true));
-    inner.actions.insert(
-        ns,
-        &doc_name,
-        Arc::new(ResolvedAction::new(rev, action)),
-        epoch,
-    );
+    if target.package.is_some() {
+        // Cached packaged actions (here and through bindings) carry merged parameters: refill.
+        inner.actions.begin_write();
+        inner.actions.remove_packaged();
+    } else {
+        inner.actions.insert(
+            ns,
+            &doc_name,
+            Arc::new(ResolvedAction::new(rev, action)),
+            epoch,
+        );
+    }
     Ok(response)
 }
+
+/// An action may be written into a package of the caller's that exists and is not a binding.
+async fn check_package_for_write(inner: &Inner, ns: &str, pkg: &str) -> Result<(), ApiError> {
+    match inner.get_package(ns, pkg).await? {
+        None => Err(ApiError::not_found()),
+        Some(p) if p.binding.is_some() => Err(ApiError::bad_request(NOT_ALLOWED_ON_BINDING)),
+        Some(_) => Ok(()),
+    }
+}
+
+/// OpenWhisk's refusal of action writes through a binding.
+pub(crate) const NOT_ALLOWED_ON_BINDING: &str = "Operation not permitted on package binding.";
 
 /// Checks a sequence's components as OpenWhisk does: at least one, each existing, none referring
 /// back to the sequence itself (directly or through nested sequences), and at most
@@ -348,6 +384,9 @@ pub(crate) async fn delete_action(
     let target = Target::from_segments(&user, segments)?;
     let ns = target.namespace.as_str();
     let doc_name = target.doc_name();
+    if let Some(pkg) = &target.package {
+        check_package_for_write(&inner, ns, pkg).await?;
+    }
     let doc = inner
         .entities
         .get(Collection::Actions, ns, &doc_name)
@@ -359,6 +398,10 @@ pub(crate) async fn delete_action(
         .delete(Collection::Actions, ns, &doc_name, Some(doc.rev))
         .await;
     inner.actions.remove(ns, &doc_name);
+    if target.package.is_some() {
+        inner.actions.begin_write();
+        inner.actions.remove_packaged();
+    }
     let deleted = deleted?.ok_or_else(ApiError::not_found)?;
     let action = parse_action_doc(deleted.body)?;
     Ok(json_bytes(StatusCode::OK, action_json(&action, true)))

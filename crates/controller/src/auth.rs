@@ -60,11 +60,27 @@ impl FromRequestParts<Arc<Inner>> for Caller {
 }
 
 /// The namespace a path names, for this caller: `_` or the caller's own; any other is forbidden
-/// (shared packages come later).
+/// (shared packages are read through [`resolve_namespace`]).
 pub(crate) fn authorize_namespace<'a>(caller: &'a Identity, ns: &str) -> Result<&'a str, ApiError> {
     let own = caller.namespace.as_str();
     if ns == DEFAULT_NAMESPACE || ns == own {
         Ok(own)
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// The namespace a path names, for reading shared entities: `_` or the caller's own (owner), or
+/// any other valid namespace name (not the owner; what may be read there is decided per entity).
+pub(crate) fn resolve_namespace<'a>(
+    caller: &'a Identity,
+    ns: &'a str,
+) -> Result<(&'a str, bool), ApiError> {
+    let own = caller.namespace.as_str();
+    if ns == DEFAULT_NAMESPACE || ns == own {
+        Ok((own, true))
+    } else if whirl_model::names::is_valid_name(ns) {
+        Ok((ns, false))
     } else {
         Err(ApiError::forbidden())
     }

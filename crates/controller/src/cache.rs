@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use serde_json::{Map, Value};
-use whirl_model::Action;
+use whirl_model::{Action, Params};
 
 /// An action as the invoke path needs it, derived once per document revision.
 #[derive(Debug)]
@@ -23,36 +23,93 @@ pub(crate) struct ResolvedAction {
     pub init_args: Vec<String>,
     /// Parameter keys an invoke may not override (annotation `final`).
     pub immutable: Vec<String>,
+    /// Whether callers outside the addressed namespace may read and invoke it (an action in a
+    /// published package; never a binding's).
+    pub public: bool,
+    /// Annotations recorded on its activations besides the invoker's (`binding` when the action
+    /// was reached through a package binding).
+    pub extra_annotations: Vec<(String, Value)>,
 }
 
 impl ResolvedAction {
     pub fn new(rev: u64, action: Action) -> Self {
         let defaults = action.parameters.to_object();
         let init_args = action.parameters.init_keys().map(str::to_owned).collect();
-        let immutable = immutable_parameters(&action);
+        let immutable = immutable_parameters(&action, &defaults);
         Self {
             rev,
             action: Arc::new(action),
             defaults,
             init_args,
             immutable,
+            public: false,
+            extra_annotations: Vec::new(),
         }
+    }
+
+    /// An action in a package: its parameters on top of the package's `inherited` ones (the
+    /// package's, with a binding's on top), as OpenWhisk merges them.
+    pub fn packaged(
+        rev: u64,
+        action: Action,
+        inherited: &Params,
+        public: bool,
+        binding: Option<String>,
+    ) -> Self {
+        let mut defaults = inherited.to_object();
+        defaults.extend(action.parameters.to_object());
+        let init_args = action.parameters.init_keys().map(str::to_owned).collect();
+        let immutable = immutable_parameters(&action, &defaults);
+        let extra_annotations = binding
+            .map(|b| vec![("binding".to_owned(), Value::String(b))])
+            .unwrap_or_default();
+        Self {
+            rev,
+            action: Arc::new(action),
+            defaults,
+            init_args,
+            immutable,
+            public,
+            extra_annotations,
+        }
+    }
+
+    /// The action with the parameters it runs with (package parameters merged in).
+    pub fn merged_action(&self) -> Action {
+        let mut a = (*self.action).clone();
+        if self.action.namespace.contains('/') {
+            let mut merged: Params = self.defaults.clone().into();
+            for kv in &mut merged.0 {
+                kv.init = a
+                    .parameters
+                    .0
+                    .iter()
+                    .find(|o| o.key == kv.key)
+                    .and_then(|o| o.init);
+            }
+            a.parameters = merged;
+        }
+        a
     }
 }
 
 /// OpenWhisk's immutable parameters: with a truthy `final` annotation, every parameter that has a
 /// value (not null).
-pub(crate) fn immutable_parameters(action: &Action) -> Vec<String> {
+pub(crate) fn immutable_parameters(action: &Action, defaults: &Map<String, Value>) -> Vec<String> {
     if !action.annotations.is_truthy("final") {
         return Vec::new();
     }
-    action
+    let own = action
         .parameters
         .0
         .iter()
         .filter(|kv| !kv.value.is_null())
-        .map(|kv| kv.key.clone())
-        .collect()
+        .map(|kv| kv.key.clone());
+    let inherited = defaults
+        .iter()
+        .filter(|(k, v)| !v.is_null() && action.parameters.get(k).is_none())
+        .map(|(k, _)| k.clone());
+    own.chain(inherited).collect()
 }
 
 struct Timed<T> {
@@ -147,6 +204,22 @@ impl ActionCache {
                 self.len.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Drops every cached action that lives in a package (of any namespace): they carry their
+    /// package's and bindings' parameters and access, which a package write may change.
+    pub fn remove_packaged(&self) {
+        let mut map = self.map.write();
+        let mut removed = 0;
+        map.retain(|_, names| {
+            names.retain(|name, _| {
+                let keep = !name.contains('/');
+                removed += usize::from(!keep);
+                keep
+            });
+            !names.is_empty()
+        });
+        self.len.fetch_sub(removed, Ordering::Relaxed);
     }
 
     pub fn remove(&self, namespace: &str, name: &str) {

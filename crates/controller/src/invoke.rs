@@ -154,16 +154,14 @@ pub(crate) async fn invoke(
     body: Body,
 ) -> Result<Response, ApiError> {
     let received_at_ms = whirl_model::time::now_ms();
-    let target = Target::from_segments(&user, segments)?;
+    let (target, owner) = Target::resolve(&user, segments)?;
     let q = Query(q.as_deref().unwrap_or(""));
     let blocking = q.bool("blocking", false)?;
     let result_only = q.bool("result", false)?;
     let wait_ms = q.timeout_ms(inner.config.limits.max_blocking_wait_ms)?;
     require_json(&headers)?;
     let bytes = read_body(&headers, body, inner.config.limits.max_payload_bytes).await?;
-    let resolved = inner
-        .resolve_action(&target.namespace, &target.doc_name())
-        .await?;
+    let resolved = inner.resolve_target(&target, owner).await?;
     if resolved.action.exec.exec_kind() == ExecKind::Sequence {
         return Err(ApiError::bad_request(SEQUENCE_INVOKE_UNSUPPORTED));
     }
@@ -240,7 +238,7 @@ async fn dispatch(
         cause: None,
         received_at_ms,
         load_balancer: balancer.name().to_owned(),
-        extra_annotations: Vec::new(),
+        extra_annotations: resolved.extra_annotations.clone(),
     };
     let completion = match balancer.publish(action.clone(), msg).await {
         Ok(f) => f,

@@ -27,6 +27,12 @@
 //!    502 (application or developer error) or 500 (whisk error); otherwise 202 with the id, and the
 //!    activation keeps running (the balancer guarantees its record).
 //!
+//! Actions in packages are reached through their package: a binding resolves to the package it
+//! names, parameters merge as OpenWhisk merges them (package, then binding, then action, then the
+//! invoke's body), and other namespaces may read and invoke actions of published packages only.
+//! Resolved packaged actions are cached like the others (merged parameters included); any
+//! package write, or write of a packaged action, drops the cached packaged actions.
+//!
 //! Entity writes validate everything first and then write the store exactly once.
 //! Sequences can be created (components must exist, no cycles, bounded length) but not yet
 //! invoked: invoking one is a 400.
@@ -54,6 +60,8 @@
 //! | GET | `/api/v1/namespaces/{ns}/actions` | list actions (`skip`, `limit`, `count`) |
 //! | GET | `/api/v1/namespaces/{ns}/actions/{pkg}/` | list a package's actions |
 //! | GET, PUT, DELETE, POST | `/api/v1/namespaces/{ns}/actions/[{pkg}/]{name}` | get, create/update, delete, invoke |
+//! | GET | `/api/v1/namespaces/{ns}/packages` | list packages (another namespace: its published ones) |
+//! | GET, PUT, DELETE | `/api/v1/namespaces/{ns}/packages/{name}` | get (with actions), create/update (bindings: `binding`), delete (`force`) |
 //! | GET | `/api/v1/namespaces/{ns}/activations` | list activations (`name`, `since`, `upto`, `skip`, `limit`, `docs`, `count`) |
 //! | GET | `/api/v1/namespaces/{ns}/activations/{id}[/logs, /result]` | an activation, its logs, its result |
 
@@ -67,6 +75,7 @@ mod context;
 mod error;
 mod info;
 mod invoke;
+mod packages;
 mod query;
 mod validate;
 mod views;
@@ -142,6 +151,132 @@ impl Inner {
         Ok(resolved)
     }
 
+    /// The action a request path addresses, for a caller who owns the namespace (`owner`) or
+    /// not. Actions outside a package are the owner's only; an action in a package is reached
+    /// through the package (a binding resolves to its package, whose parameters, with the
+    /// binding's on top, are inherited) and non-owners reach it only in a published package.
+    pub async fn resolve_target(
+        &self,
+        target: &actions::Target,
+        owner: bool,
+    ) -> Result<Arc<ResolvedAction>, ApiError> {
+        let Some(pkg) = &target.package else {
+            if !owner {
+                return Err(ApiError::forbidden());
+            }
+            return self.resolve_action(&target.namespace, &target.name).await;
+        };
+        let ns = target.namespace.as_str();
+        let key = target.doc_name();
+        let resolved = match self.actions.get(ns, &key) {
+            Some(hit) => hit,
+            None => {
+                let epoch = self.actions.epoch();
+                let r = Arc::new(self.resolve_packaged(ns, pkg, &target.name, owner).await?);
+                self.actions.insert(ns, &key, r.clone(), epoch);
+                r
+            }
+        };
+        if !owner && !resolved.public {
+            return Err(ApiError::forbidden());
+        }
+        Ok(resolved)
+    }
+
+    /// Reads a packaged action and its package (and the package a binding refers to) from the store.
+    async fn resolve_packaged(
+        &self,
+        ns: &str,
+        pkg: &str,
+        name: &str,
+        owner: bool,
+    ) -> Result<ResolvedAction, ApiError> {
+        let denied = || {
+            if owner {
+                ApiError::not_found()
+            } else {
+                ApiError::forbidden()
+            }
+        };
+        let package = self.get_package(ns, pkg).await?.ok_or_else(denied)?;
+        let (base, inherited, public, binding) = match &package.binding {
+            None => {
+                if !owner && !package.publish {
+                    return Err(ApiError::forbidden());
+                }
+                let public = package.publish;
+                let params = package.parameters.clone();
+                (package, params, public, None)
+            }
+            Some(_) => {
+                if !owner {
+                    return Err(ApiError::forbidden());
+                }
+                let base = self.bound_package(ns, &package).await?;
+                let params = base.parameters.merged(&package.parameters);
+                (base, params, false, Some(format!("{ns}/{pkg}")))
+            }
+        };
+        let doc_name = format!("{}/{name}", base.name);
+        let doc = self
+            .entities
+            .get(Collection::Actions, &base.namespace, &doc_name)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let action = parse_action_doc(doc.body)?;
+        Ok(ResolvedAction::packaged(
+            doc.rev, action, &inherited, public, binding,
+        ))
+    }
+
+    /// A package document, if there is one.
+    pub async fn get_package(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<whirl_model::Package>, ApiError> {
+        match self.entities.get(Collection::Packages, ns, name).await? {
+            Some(doc) => Ok(Some(parse_package_doc(doc.body)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The package a binding (owned by the caller, in `ns`) refers to, if the caller may read it:
+    /// it exists, is not itself a binding, and is the caller's own or published.
+    pub async fn bound_package(
+        &self,
+        ns: &str,
+        binding: &whirl_model::Package,
+    ) -> Result<whirl_model::Package, ApiError> {
+        let Some(b) = &binding.binding else {
+            return Ok(binding.clone());
+        };
+        if b.namespace == ns && b.name == binding.name {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "Package binding '/{}/{}' contains a circular reference.",
+                    b.namespace, b.name
+                ),
+            ));
+        }
+        let own = b.namespace == ns;
+        let base = self
+            .get_package(&b.namespace, &b.name)
+            .await?
+            .ok_or_else(|| {
+                if own {
+                    ApiError::not_found()
+                } else {
+                    ApiError::forbidden()
+                }
+            })?;
+        if base.binding.is_some() || !(own || base.publish) {
+            return Err(ApiError::forbidden());
+        }
+        Ok(base)
+    }
+
     /// Largest `PUT` body accepted: code plus parameters plus annotations, with room for JSON.
     pub fn put_body_limit(&self) -> usize {
         let l = &self.config.limits;
@@ -155,6 +290,14 @@ impl Inner {
 pub(crate) fn parse_action_doc(body: serde_json::Value) -> Result<whirl_model::Action, ApiError> {
     serde_json::from_value(body).map_err(|e| {
         tracing::error!("stored action cannot be read: {e}");
+        ApiError::internal(CORRUPTED_ENTITY)
+    })
+}
+
+/// Reads a stored package document.
+pub(crate) fn parse_package_doc(body: serde_json::Value) -> Result<whirl_model::Package, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        tracing::error!("stored package cannot be read: {e}");
         ApiError::internal(CORRUPTED_ENTITY)
     })
 }
@@ -310,6 +453,20 @@ fn api_routes() -> Router<Arc<Inner>> {
                 .put(actions::put_action)
                 .delete(actions::delete_action)
                 .post(invoke::invoke),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/packages",
+            get(packages::list_packages),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/packages/",
+            get(packages::list_packages),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/packages/{name}",
+            get(packages::get_package)
+                .put(packages::put_package)
+                .delete(packages::delete_package),
         )
         .route(
             "/api/v1/namespaces/{ns}/activations",

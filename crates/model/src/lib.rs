@@ -15,6 +15,7 @@ pub mod limits;
 pub mod manifest;
 pub mod message;
 pub mod names;
+pub mod package;
 pub mod params;
 pub mod time;
 
@@ -27,4 +28,5 @@ pub use limits::SystemLimits;
 pub use manifest::{RuntimeKind, RuntimeManifest};
 pub use message::ActivationMessage;
 pub use names::{EntityName, FullyQualifiedName};
+pub use package::{Binding, Package, PackagePut};
 pub use params::{KeyValue, Params};
