@@ -259,10 +259,12 @@ pub async fn run_standalone(
     let local = listener.local_addr()?;
     info!(data_dir = %data_dir.display(), "whirl standalone is ready");
     println!(
-        "Whirl is ready: API host http://{local}\n  guest credentials: {}:{}\n  data directory: {}\n  try: curl -u {}:{} http://{local}/api/v1/namespaces",
+        "Whirl is ready: API host http://{local}\n  guest credentials: {}:{}\n  data directory: {}\n  try: curl -u {}:{} http://{local}/api/v1/namespaces\n  set up the CLI: whirl property set --apihost http://{local} --auth {}:{}",
         well_known::GUEST_UUID,
         well_known::GUEST_KEY,
         data_dir.display(),
+        well_known::GUEST_UUID,
+        well_known::GUEST_KEY,
         well_known::GUEST_UUID,
         well_known::GUEST_KEY,
     );
