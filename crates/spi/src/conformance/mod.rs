@@ -4,6 +4,9 @@
 //! (embedded, or a real server the test scripts start), so in-memory and production
 //! implementations are held to the same contract.
 
+pub mod auth;
 pub mod container;
+pub mod loadbalancer;
+pub mod logstore;
 pub mod messaging;
 pub mod stores;
