@@ -52,6 +52,11 @@ pub async fn read_activation_logs(
             message: e.to_string(),
             partial: Vec::new(),
         })?;
+    if ctx.limit_bytes == 0 {
+        // A limit of 0 collects nothing: the output was read to its end above only so that it
+        // cannot reach the next activation's logs.
+        return Ok(Vec::new());
+    }
     let mut lines: Vec<String> = collected.lines.iter().map(LogLine::formatted).collect();
     if collected.truncated {
         lines.push(stderr_line(&messages::logs_truncated(ctx.limit_bytes)));
