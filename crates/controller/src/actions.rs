@@ -242,7 +242,7 @@ pub(crate) async fn put_action(
         let exec = match exec {
             Exec::Sequence { components } => {
                 let resolved = validate::resolve_components(&components, &user.namespace)?;
-                check_sequence(&inner, &target.fqn()?, &resolved).await?;
+                check_sequence(&inner, &user.namespace, &target.fqn()?, &resolved).await?;
                 Exec::Sequence {
                     components: resolved.iter().map(ToString::to_string).collect(),
                 }
@@ -327,6 +327,7 @@ pub(crate) const NOT_ALLOWED_ON_BINDING: &str = "Operation not permitted on pack
 /// `max_sequence_length` atomic actions once nested sequences are inlined.
 async fn check_sequence(
     inner: &Inner,
+    caller_ns: &EntityName,
     me: &FullyQualifiedName,
     components: &[FullyQualifiedName],
 ) -> Result<(), ApiError> {
@@ -349,12 +350,22 @@ async fn check_sequence(
         if visits > max_visits {
             return Err(ApiError::bad_request(validate::SEQUENCE_TOO_LONG));
         }
-        let doc = inner
-            .entities
-            .get(Collection::Actions, c.namespace.as_str(), &c.relative())
-            .await?
-            .ok_or_else(|| ApiError::bad_request(validate::SEQUENCE_COMPONENT_NOT_FOUND))?;
-        let action: Action = parse_action_doc(doc.body)?;
+        let target = Target {
+            namespace: c.namespace.to_string(),
+            package: c.package.as_ref().map(ToString::to_string),
+            name: c.name.to_string(),
+        };
+        let resolved = inner
+            .resolve_target(&target, &c.namespace == caller_ns)
+            .await
+            .map_err(|e| {
+                if e.status == StatusCode::NOT_FOUND {
+                    ApiError::bad_request(validate::SEQUENCE_COMPONENT_NOT_FOUND)
+                } else {
+                    e
+                }
+            })?;
+        let action: &Action = &resolved.action;
         match &action.exec {
             Exec::Sequence { components } => {
                 for n in components.iter().rev() {

@@ -33,10 +33,6 @@ use crate::{read_body, require_json, Inner};
 pub(crate) const ACTIVATION_ID_HEADER: HeaderName =
     HeaderName::from_static("x-openwhisk-activation-id");
 
-/// Refusal of a sequence invoke until sequences are implemented.
-pub(crate) const SEQUENCE_INVOKE_UNSUPPORTED: &str =
-    "Invoking a sequence is not supported yet by this platform; invoke its component actions instead.";
-
 /// Parses an invoke body: a JSON object of parameters (an empty body is `{}`).
 pub(crate) fn parse_payload(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -163,7 +159,15 @@ pub(crate) async fn invoke(
     let bytes = read_body(&headers, body, inner.config.limits.max_payload_bytes).await?;
     let resolved = inner.resolve_target(&target, owner).await?;
     if resolved.action.exec.exec_kind() == ExecKind::Sequence {
-        return Err(ApiError::bad_request(SEQUENCE_INVOKE_UNSUPPORTED));
+        let payload = Value::Object(parse_payload(&bytes)?);
+        drop(bytes);
+        let ctx = crate::sequence::SequenceContext {
+            inner: inner.clone(),
+            user,
+            tid,
+            received_at_ms,
+        };
+        return invoke_sequence(ctx, resolved, payload, blocking, result_only, wait_ms).await;
     }
     let content = merge_params(
         &resolved.defaults,
@@ -183,6 +187,31 @@ pub(crate) async fn invoke(
         received_at_ms,
     )
     .await
+}
+
+/// Starts a sequence in its own task and answers for it: 202 at once (non-blocking), or the
+/// sequence's record when it completes within the caller's wait (202 after it).
+async fn invoke_sequence(
+    ctx: crate::sequence::SequenceContext,
+    resolved: Arc<ResolvedAction>,
+    payload: Value,
+    blocking: bool,
+    result_only: bool,
+    wait_ms: u64,
+) -> Result<Response, ApiError> {
+    let id = ActivationId::generate();
+    if ctx.inner.config.journal.journals(blocking) {
+        crate::sequence::journal(&ctx, &resolved, id).await?;
+    }
+    let run = tokio::spawn(crate::sequence::run(ctx, resolved, id, payload, None, 0));
+    if !blocking {
+        return Ok(accepted(&id));
+    }
+    match tokio::time::timeout(Duration::from_millis(wait_ms), run).await {
+        Ok(Ok((record, _))) => Ok(completed(&record, result_only)),
+        Ok(Err(e)) => Err(ApiError::internal(format!("The sequence failed: {e}"))),
+        Err(_) => Ok(accepted(&id)),
+    }
 }
 
 /// Publishes one activation and answers for it.

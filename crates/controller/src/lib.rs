@@ -34,8 +34,8 @@
 //! package write, or write of a packaged action, drops the cached packaged actions.
 //!
 //! Entity writes validate everything first and then write the store exactly once.
-//! Sequences can be created (components must exist, no cycles, bounded length) but not yet
-//! invoked: invoking one is a 400.
+//! Sequences (module `sequence`) run in the controller: components blocking, in order, each
+//! result feeding the next, the sequence's own record listing the components' ids.
 //!
 //! # Choices worth knowing
 //!
@@ -77,6 +77,7 @@ mod info;
 mod invoke;
 mod packages;
 mod query;
+mod sequence;
 mod validate;
 mod views;
 

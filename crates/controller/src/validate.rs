@@ -235,7 +235,7 @@ pub(crate) fn is_deprecated(exec: &Exec, manifest: &RuntimeManifest) -> bool {
 }
 
 /// Parses a sequence's components relative to the caller's namespace (`_` and relative names
-/// resolve to it). Components in other namespaces are refused until shared packages exist.
+/// resolve to it). Whether the caller may use each one is checked against the store.
 pub(crate) fn resolve_components(
     components: &[String],
     caller_ns: &EntityName,
@@ -243,12 +243,8 @@ pub(crate) fn resolve_components(
     components
         .iter()
         .map(|c| {
-            let f = FullyQualifiedName::parse(c.trim(), caller_ns)
-                .map_err(|e| ApiError::malformed(e.to_string()))?;
-            if &f.namespace != caller_ns {
-                return Err(ApiError::forbidden());
-            }
-            Ok(f)
+            FullyQualifiedName::parse(c.trim(), caller_ns)
+                .map_err(|e| ApiError::malformed(e.to_string()))
         })
         .collect()
 }
@@ -649,10 +645,8 @@ mod tests {
         let names: Vec<String> = c.iter().map(ToString::to_string).collect();
         assert_eq!(names, ["/guest/a", "/guest/b", "/guest/pkg/c"]);
         assert_eq!(
-            resolve_components(&["/other/a".into()], &ns)
-                .unwrap_err()
-                .status,
-            StatusCode::FORBIDDEN
+            resolve_components(&["/whisk.system/utils/echo".into()], &ns).unwrap()[0].to_string(),
+            "/whisk.system/utils/echo"
         );
         assert_eq!(
             resolve_components(&["/a".into()], &ns).unwrap_err().status,
