@@ -190,7 +190,7 @@ pub fn run(args: PackageArgs) -> Result<(), CliError> {
             let rows: Vec<Vec<String>> = items
                 .iter()
                 .map(|p| {
-                    vec![
+                    let mut row = vec![
                         format!(
                             "/{}/{}",
                             output::cell(&p["namespace"]),
@@ -202,7 +202,15 @@ pub fn run(args: PackageArgs) -> Result<(), CliError> {
                             "private"
                         }
                         .to_owned(),
-                    ]
+                    ];
+                    if let Some(b) = p["binding"].as_object().filter(|b| !b.is_empty()) {
+                        row.push(format!(
+                            "binding to /{}/{}",
+                            output::cell(&b["namespace"]),
+                            output::cell(&b["name"])
+                        ));
+                    }
+                    row
                 })
                 .collect();
             output::table(None, &rows);
