@@ -31,19 +31,30 @@ use http::{usage, CliError, Client};
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Global {
     /// Whisk API host, e.g. http://127.0.0.1:3233 (overrides WHISK_APIHOST and APIHOST).
-    #[arg(long, global = true, value_name = "HOST")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST",
+        help_heading = "Global options"
+    )]
     pub apihost: Option<String>,
     /// Authorization key UUID:KEY (overrides WHISK_AUTH and AUTH).
-    #[arg(short = 'u', long, global = true, value_name = "KEY")]
+    #[arg(
+        short = 'u',
+        long,
+        global = true,
+        value_name = "KEY",
+        help_heading = "Global options"
+    )]
     pub auth: Option<String>,
     /// Accepted for wsk compatibility (this client speaks plain HTTP; there is nothing to check).
-    #[arg(short = 'i', long, global = true)]
+    #[arg(short = 'i', long, global = true, help_heading = "Global options")]
     pub insecure: bool,
     /// Print JSON only (for scripts).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// Print each HTTP request on stderr.
-    #[arg(short = 'v', long, global = true)]
+    #[arg(short = 'v', long, global = true, help_heading = "Global options")]
     pub verbose: bool,
 }
 
