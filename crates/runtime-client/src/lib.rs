@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::io;
+use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -172,11 +173,27 @@ fn as_string<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
 
 type Sender = SendRequest<Full<Bytes>>;
 
+/// Any stream a connection runs over (Unix or TCP).
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+type Driver = hyper::client::conn::http1::Connection<TokioIo<Box<dyn Io>>, Full<Bytes>>;
+
+/// One keep-alive connection: the request handle and the connection state machine.
+///
+/// The connection is driven by whoever makes a request on it, inside the caller's own task,
+/// rather than by a spawned task: a request then costs no task hand-off (and, on a multi-threaded
+/// runtime, no wake-up of another core) on its way to the container and back.
+struct Conn {
+    sender: Sender,
+    driver: Pin<Box<Driver>>,
+}
+
 /// Keep-alive HTTP/1.1 client for one container's runtime.
 pub struct RuntimeClient {
     endpoint: Endpoint,
     host: HeaderValue,
-    idle: parking_lot::Mutex<Vec<Sender>>,
+    idle: parking_lot::Mutex<Vec<Conn>>,
     max_idle: usize,
 }
 
@@ -197,6 +214,8 @@ struct RawResponse {
     /// The full body length, known or counted.
     size: usize,
     truncated: bool,
+    /// The whole body was read, so the connection can carry the next request.
+    complete: bool,
 }
 
 /// How talking to the container failed.
@@ -379,8 +398,8 @@ impl RuntimeClient {
         limit: usize,
     ) -> Result<RawResponse, CallError> {
         loop {
-            let (mut sender, pooled) = match self.take_idle() {
-                Some(s) => (s, true),
+            let (mut conn, pooled) = match self.take_idle() {
+                Some(c) => (c, true),
                 None => (self.connect(wait_for_server).await?, false),
             };
             let req = Request::builder()
@@ -390,73 +409,71 @@ impl RuntimeClient {
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(Full::new(body.clone()))
                 .expect("a valid request");
-            let resp = match sender.try_send_request(req).await {
-                Ok(resp) => resp,
-                Err(e) if pooled && e.message().is_some() => continue,
-                Err(e) => return Err(CallError::Lost(e.into_error())),
-            };
-            let status = resp.status();
-            let declared = resp
-                .headers()
-                .get(CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok());
-            let mut incoming = resp.into_body();
-            let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(limit));
-            let mut size = 0usize;
-            let mut complete = true;
-            while let Some(frame) = incoming.frame().await {
-                let frame = frame.map_err(CallError::Lost)?;
-                let Ok(data) = frame.into_data() else {
-                    continue;
+            let mut driver_done = false;
+            let outcome = {
+                let Conn { sender, driver } = &mut conn;
+                let work = async {
+                    let resp = match sender.ready().await {
+                        Ok(()) => sender.try_send_request(req).await,
+                        Err(e) => return Err(Attempt::Unsent(e)),
+                    };
+                    let resp = match resp {
+                        Ok(resp) => resp,
+                        Err(e) if e.message().is_some() => {
+                            return Err(Attempt::Unsent(e.into_error()))
+                        }
+                        Err(e) => return Err(Attempt::Failed(CallError::Lost(e.into_error()))),
+                    };
+                    read_response(resp, limit).await.map_err(Attempt::Failed)
                 };
-                size += data.len();
-                let room = limit - body.len();
-                body.extend_from_slice(&data[..room.min(data.len())]);
-                if size > limit && declared.is_some() {
-                    // The length is known: no need to drain the rest; the connection is dropped.
-                    complete = false;
-                    break;
+                let mut work = std::pin::pin!(work);
+                tokio::select! {
+                    biased;
+                    out = &mut work => out,
+                    _ = driver.as_mut() => {
+                        // The connection ended; the request's own error says whether it went out.
+                        driver_done = true;
+                        work.await
+                    }
                 }
+            };
+            match outcome {
+                Ok(raw) => {
+                    if raw.complete && !driver_done {
+                        self.put_idle(conn);
+                    }
+                    return Ok(raw);
+                }
+                Err(Attempt::Unsent(_)) if pooled => continue,
+                Err(Attempt::Unsent(e)) => return Err(CallError::Lost(e)),
+                Err(Attempt::Failed(e)) => return Err(e),
             }
-            if let (false, Some(len)) = (complete, declared) {
-                size = len;
-            }
-            if complete {
-                self.put_idle(sender);
-            }
-            return Ok(RawResponse {
-                status,
-                body,
-                size,
-                truncated: size > limit,
-            });
         }
     }
 
-    fn take_idle(&self) -> Option<Sender> {
+    fn take_idle(&self) -> Option<Conn> {
         let mut idle = self.idle.lock();
-        while let Some(s) = idle.pop() {
-            if s.is_ready() {
-                return Some(s);
+        while let Some(c) = idle.pop() {
+            if !c.sender.is_closed() {
+                return Some(c);
             }
         }
         None
     }
 
-    fn put_idle(&self, sender: Sender) {
-        if sender.is_closed() {
+    fn put_idle(&self, conn: Conn) {
+        if conn.sender.is_closed() {
             return;
         }
         let mut idle = self.idle.lock();
         if idle.len() < self.max_idle {
-            idle.push(sender);
+            idle.push(conn);
         }
     }
 
     /// Opens a connection; with `wait_for_server`, retries (1 ms backoff, doubling to 25 ms) until
     /// the caller's timeout cancels it.
-    async fn connect(&self, wait_for_server: bool) -> Result<Sender, CallError> {
+    async fn connect(&self, wait_for_server: bool) -> Result<Conn, CallError> {
         let mut backoff = Duration::from_millis(1);
         loop {
             match self.connect_once().await {
@@ -470,36 +487,81 @@ impl RuntimeClient {
         }
     }
 
-    async fn connect_once(&self) -> Result<Sender, CallError> {
+    async fn connect_once(&self) -> Result<Conn, CallError> {
         match &self.endpoint {
             Endpoint::Unix(path) => {
                 let stream = tokio::net::UnixStream::connect(path)
                     .await
                     .map_err(CallError::Connect)?;
-                handshake(stream).await
+                handshake(Box::new(stream)).await
             }
             Endpoint::Tcp(addr) => {
                 let stream = tokio::net::TcpStream::connect(addr)
                     .await
                     .map_err(CallError::Connect)?;
                 stream.set_nodelay(true).map_err(CallError::Connect)?;
-                handshake(stream).await
+                handshake(Box::new(stream)).await
             }
         }
     }
 }
 
-async fn handshake<S>(stream: S) -> Result<Sender, CallError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+async fn handshake(stream: Box<dyn Io>) -> Result<Conn, CallError> {
+    let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(CallError::Lost)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
+    Ok(Conn {
+        sender,
+        driver: Box::pin(driver),
+    })
+}
+
+/// Why one attempt at a request failed.
+enum Attempt {
+    /// The request never went out (the pooled connection had closed): safe to retry.
+    Unsent(hyper::Error),
+    Failed(CallError),
+}
+
+/// Reads a response body, keeping at most `limit` bytes of it.
+async fn read_response(
+    resp: hyper::Response<hyper::body::Incoming>,
+    limit: usize,
+) -> Result<RawResponse, CallError> {
+    let status = resp.status();
+    let declared = resp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut incoming = resp.into_body();
+    let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(limit));
+    let mut size = 0usize;
+    let mut complete = true;
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(CallError::Lost)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        size += data.len();
+        let room = limit - body.len();
+        body.extend_from_slice(&data[..room.min(data.len())]);
+        if size > limit && declared.is_some() {
+            // The length is known: no need to drain the rest; the connection is dropped.
+            complete = false;
+            break;
+        }
+    }
+    if let (false, Some(len)) = (complete, declared) {
+        size = len;
+    }
+    Ok(RawResponse {
+        status,
+        body,
+        size,
+        truncated: size > limit,
+        complete,
+    })
 }
 
 fn ms(d: Duration) -> u64 {
@@ -594,6 +656,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
             size: body.len(),
             truncated: false,
+            complete: true,
         }
     }
 
@@ -645,6 +708,7 @@ mod tests {
             body: b"{\"a\":\"\xc3\xa9".to_vec(),
             size: 50,
             truncated: true,
+            complete: false,
         };
         let r = classify_run(&truncated, 8);
         assert_eq!(r.status, Status::ApplicationError);
