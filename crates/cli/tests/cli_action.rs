@@ -137,6 +137,9 @@ async fn create_update_get_list_delete() {
         a["exec"]["components"],
         json!(["/guest/hello", "/guest/hi"])
     );
+    // Sequences run: hello's result is hi's input.
+    let r = u.run(&["action", "invoke", "both", "-r", "-p", "name", "Seq"]);
+    assert_eq!((r.code, r.json()), (0, json!({"hi": "nobody"})), "{r:?}");
     u.ok(&["action", "create", "boxed", "--docker", "me/img:1"]);
     let a = u.json(&["action", "get", "boxed"]);
     assert_eq!(

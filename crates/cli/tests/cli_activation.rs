@@ -57,6 +57,20 @@ async fn list_get_logs_result() {
     );
 
     // Filters and JSON.
+    assert_eq!(
+        u.json(&["activation", "list", "/guest"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        u.json(&["activation", "list", "/guest/other"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let v = u.json(&["activation", "list", "hello"]);
     let ids: Vec<&str> = v
         .as_array()

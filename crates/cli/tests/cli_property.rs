@@ -73,9 +73,9 @@ fn property_set_get_unset_in_the_properties_file() {
     let st = u
         .command(&["property", "set", "--apihost", "http://10.1.2.3:9"])
         .env_remove("WSK_CONFIG_FILE")
-        .status()
+        .output()
         .unwrap();
-    assert!(st.success());
+    assert!(st.status.success(), "{st:?}");
     assert_eq!(
         std::fs::read_to_string(u.home.path().join(".wskprops")).unwrap(),
         "APIHOST=http://10.1.2.3:9\n"
@@ -127,6 +127,15 @@ async fn host_and_key_from_file_environment_and_flags_and_the_shared_error_paths
         3,
         "cannot reach",
     );
+    // -v shows the requests on stderr.
+    let r = e.run(&["namespace", "list", "-v"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("> GET {host}/api/v1/namespaces")),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("< 200"), "{r:?}");
     // Global flags go before or after the subcommand; -i is accepted.
     assert_eq!(
         e.ok(&["namespace", "--apihost", &host, "-i", "list"]),

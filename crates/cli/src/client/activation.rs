@@ -45,7 +45,7 @@ Examples:
   whirl activation list hello --limit 5
   whirl activation list --since 1700000000000 --full")]
     List {
-        /// Only activations of this action (NAME or PACKAGE/NAME).
+        /// Only activations of this action (NAME or PACKAGE/NAME), or of a /NAMESPACE.
         name: Option<String>,
         /// Return at most LIMIT activations (max 200).
         #[arg(short = 'l', long, default_value_t = 30, value_name = "LIMIT")]
@@ -110,7 +110,7 @@ Examples:
   whirl activation poll hello --since-seconds 30
   whirl activation poll --exit 60")]
     Poll {
-        /// Only activations of this action (NAME or PACKAGE/NAME).
+        /// Only activations of this action (NAME or PACKAGE/NAME), or of a /NAMESPACE.
         name: Option<String>,
         /// Stop polling after SECONDS seconds.
         #[arg(short = 'e', long, value_name = "SECONDS")]
@@ -242,6 +242,26 @@ fn resolve(c: &Client, w: &Which) -> Result<String, CliError> {
         .ok_or_else(|| CliError::Other("There are no activations yet.".into()))
 }
 
+/// A list or poll argument: `/NAMESPACE`, or an action (`NAME`, `PACKAGE/NAME`,
+/// `/NAMESPACE/[PACKAGE/]NAME`). Returns the namespace (if named) and the `name` filter.
+fn scope(arg: Option<&str>) -> Result<(Option<String>, Option<String>), CliError> {
+    let Some(arg) = arg else {
+        return Ok((None, None));
+    };
+    if let Some(ns) = arg
+        .strip_prefix('/')
+        .filter(|r| !r.is_empty() && !r.contains('/'))
+    {
+        return Ok((Some(ns.to_owned()), None));
+    }
+    let q = QName::parse(arg, true)?;
+    let filter = match &q.package {
+        Some(p) => format!("{p}/{}", q.name),
+        None => q.name.clone(),
+    };
+    Ok((q.namespace, Some(filter)))
+}
+
 /// `2024-01-01T00:00:00.000Z stdout: text` → `text`.
 fn strip(line: &str) -> String {
     let mut parts = line.splitn(3, ' ');
@@ -290,15 +310,9 @@ fn list(
 ) -> Result<(), CliError> {
     let c = g.client()?;
     let mut q = vec![("limit", limit.to_string())];
-    let mut ns = None;
-    if let Some(n) = &name {
-        let qn = QName::parse(n, true)?;
-        ns = qn.namespace.clone();
-        let filter = match &qn.package {
-            Some(p) => format!("{p}/{}", qn.name),
-            None => qn.name.clone(),
-        };
-        q.push(("name", filter));
+    let (ns, filter) = scope(name.as_deref())?;
+    if let Some(f) = filter {
+        q.push(("name", f));
     }
     if skip > 0 {
         q.push(("skip", skip.to_string()));
@@ -413,17 +427,9 @@ fn poll(
     const LOOKBACK_MS: i64 = 5 * 60 * 1000;
     let c = g.client()?;
     let mut base = vec![("docs", "true".to_owned()), ("limit", "200".to_owned())];
-    let mut ns = None;
-    if let Some(n) = &name {
-        let qn = QName::parse(n, true)?;
-        ns = qn.namespace.clone();
-        base.push((
-            "name",
-            match &qn.package {
-                Some(p) => format!("{p}/{}", qn.name),
-                None => qn.name.clone(),
-            },
-        ));
+    let (ns, filter) = scope(name.as_deref())?;
+    if let Some(f) = filter {
+        base.push(("name", f));
     }
     let path = format!("{}/activations", c.ns_path(ns.as_deref()));
     // Fail early (bad key, unreachable host) rather than poll in silence.
@@ -520,5 +526,11 @@ mod tests {
         assert_eq!(strip("2024-01-01T00:00:00.1Z stdout: hi there"), "hi there");
         assert_eq!(strip("plain line"), "plain line");
         assert_eq!(status_text(&json!({"statusCode": 2})), "developer error");
+        assert_eq!(scope(Some("/guest")).unwrap(), (Some("guest".into()), None));
+        assert_eq!(
+            scope(Some("/guest/pkg/a")).unwrap(),
+            (Some("guest".into()), Some("pkg/a".into()))
+        );
+        assert_eq!(scope(Some("a")).unwrap(), (None, Some("a".into())));
     }
 }
