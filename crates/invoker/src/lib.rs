@@ -382,7 +382,13 @@ impl Invoker {
     ) -> Vec<String> {
         let logs = &self.inner.deps.logs;
         let limit_bytes = (action.limits.logs as usize) << 20;
-        if !logs.collects_in_band() || limit_bytes == 0 {
+        if !logs.collects_in_band() {
+            return Vec::new();
+        }
+        if limit_bytes == 0 {
+            // Nothing is kept, but drop what the container printed so it does not sit in the
+            // container's buffer.
+            let _ = slot.container.logs(0, false, Duration::ZERO).await;
             return Vec::new();
         }
         // The log store sees the activation as it will be recorded (without logs).

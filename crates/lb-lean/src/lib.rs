@@ -102,7 +102,8 @@ impl LoadBalancer for LeanBalancer {
             counters.finish(&ns);
             Ok(activation)
         };
-        Ok(Box::pin(DetachOnDrop(Some(Box::pin(fut)))))
+        let handle = tokio::runtime::Handle::current();
+        Ok(Box::pin(DetachOnDrop(Some(Box::pin(fut)), handle)))
     }
 
     fn active_activations_for(&self, namespace: &str) -> u64 {
@@ -135,9 +136,9 @@ impl LoadBalancer for LeanBalancer {
 type BoxedOutcome =
     Pin<Box<dyn Future<Output = Result<whirl_model::Activation, LoadBalancerError>> + Send>>;
 
-/// Polls the activation in place; if dropped before it finished, spawns the rest of it so the
-/// activation still completes and is recorded.
-struct DetachOnDrop(Option<BoxedOutcome>);
+/// Polls the activation in place; if dropped before it finished, spawns the rest of it onto the
+/// runtime it was published on, so the activation still completes and is recorded.
+struct DetachOnDrop(Option<BoxedOutcome>, tokio::runtime::Handle);
 
 impl Future for DetachOnDrop {
     type Output = Result<whirl_model::Activation, LoadBalancerError>;
@@ -161,9 +162,7 @@ impl Future for DetachOnDrop {
 impl Drop for DetachOnDrop {
     fn drop(&mut self) {
         if let Some(fut) = self.0.take() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(fut);
-            }
+            self.1.spawn(fut);
         }
     }
 }
