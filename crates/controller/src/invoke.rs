@@ -203,7 +203,9 @@ async fn invoke_sequence(
     if ctx.inner.config.journal.journals(blocking) {
         crate::sequence::journal(&ctx, &resolved, id).await?;
     }
-    let run = tokio::spawn(crate::sequence::run(ctx, resolved, id, payload, None, 0));
+    let run = tokio::spawn(crate::sequence::run(
+        ctx, resolved, id, payload, None, true, 0,
+    ));
     if !blocking {
         return Ok(accepted(&id));
     }
@@ -212,6 +214,79 @@ async fn invoke_sequence(
         Ok(Err(e)) => Err(ApiError::internal(format!("The sequence failed: {e}"))),
         Err(_) => Ok(accepted(&id)),
     }
+}
+
+/// Starts one activation without waiting for it (journaled as a non-blocking invoke is), caused
+/// by `cause`: a trigger's rule firing. A sequence runs in its own task.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start_activation(
+    inner: &Arc<Inner>,
+    user: Identity,
+    tid: &TransId,
+    resolved: Arc<ResolvedAction>,
+    payload: Map<String, Value>,
+    cause: ActivationId,
+    received_at_ms: u64,
+) -> Result<ActivationId, ApiError> {
+    let id = ActivationId::generate();
+    if resolved.action.exec.exec_kind() == ExecKind::Sequence {
+        let ctx = crate::sequence::SequenceContext {
+            inner: inner.clone(),
+            user,
+            tid: tid.clone(),
+            received_at_ms,
+        };
+        if inner.config.journal.journals(false) {
+            crate::sequence::journal(&ctx, &resolved, id).await?;
+        }
+        let run = crate::sequence::run(
+            ctx,
+            resolved,
+            id,
+            Value::Object(payload),
+            Some(cause),
+            true,
+            0,
+        );
+        tokio::spawn(run);
+        return Ok(id);
+    }
+    let content = merge_params(&resolved.defaults, &[], payload)?;
+    let action = &resolved.action;
+    let balancer = inner.balancers.resolve(action);
+    if inner.config.journal.journals(false) {
+        let pending = PendingActivation {
+            activation_id: id,
+            namespace: user.namespace.to_string(),
+            path: action_path(action),
+            version: action.version.clone(),
+            subject: user.subject.clone(),
+            kind: action.kind().to_owned(),
+            accepted_at: received_at_ms,
+            owner: inner.config.controller_id.clone(),
+            cause: Some(cause),
+        };
+        inner.activations.journal(&pending).await?;
+    }
+    let msg = ActivationMessage {
+        version: MESSAGE_VERSION,
+        transid: tid.as_str().to_owned(),
+        action: action.fully_qualified_name(),
+        revision: resolved.rev,
+        user,
+        activation_id: id,
+        root_controller: inner.config.controller_id.clone(),
+        blocking: false,
+        content: Some(Value::Object(content)),
+        init_args: resolved.init_args.clone(),
+        cause: Some(cause),
+        received_at_ms,
+        load_balancer: balancer.name().to_owned(),
+        extra_annotations: resolved.extra_annotations.clone(),
+    };
+    // Dropping the completion does not cancel the activation.
+    drop(balancer.publish(action.clone(), msg).await?);
+    Ok(id)
 }
 
 /// Publishes one activation and answers for it.

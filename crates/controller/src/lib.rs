@@ -62,6 +62,9 @@
 //! | GET, PUT, DELETE, POST | `/api/v1/namespaces/{ns}/actions/[{pkg}/]{name}` | get, create/update, delete, invoke |
 //! | GET | `/api/v1/namespaces/{ns}/packages` | list packages (another namespace: its published ones) |
 //! | GET, PUT, DELETE | `/api/v1/namespaces/{ns}/packages/{name}` | get (with actions), create/update (bindings: `binding`), delete (`force`) |
+//! | GET | `/api/v1/namespaces/{ns}/triggers`, `.../rules` | list triggers, rules |
+//! | GET, PUT, DELETE, POST | `/api/v1/namespaces/{ns}/triggers/{name}` | get, create/update, delete, fire (202 with the trigger activation, 204 without active rules) |
+//! | GET, PUT, DELETE, POST | `/api/v1/namespaces/{ns}/rules/{name}` | get (with `status`), create/update, delete, enable/disable (`{"status"}`) |
 //! | GET | `/api/v1/namespaces/{ns}/activations` | list activations (`name`, `since`, `upto`, `skip`, `limit`, `docs`, `count`) |
 //! | GET | `/api/v1/namespaces/{ns}/activations/{id}[/logs, /result]` | an activation, its logs, its result |
 
@@ -78,6 +81,7 @@ mod invoke;
 mod packages;
 mod query;
 mod sequence;
+mod triggers;
 mod validate;
 mod views;
 
@@ -468,6 +472,30 @@ fn api_routes() -> Router<Arc<Inner>> {
             get(packages::get_package)
                 .put(packages::put_package)
                 .delete(packages::delete_package),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/triggers",
+            get(triggers::list_triggers),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/triggers/",
+            get(triggers::list_triggers),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/triggers/{name}",
+            get(triggers::get_trigger)
+                .put(triggers::put_trigger)
+                .delete(triggers::delete_trigger)
+                .post(triggers::fire_trigger),
+        )
+        .route("/api/v1/namespaces/{ns}/rules", get(triggers::list_rules))
+        .route("/api/v1/namespaces/{ns}/rules/", get(triggers::list_rules))
+        .route(
+            "/api/v1/namespaces/{ns}/rules/{name}",
+            get(triggers::get_rule)
+                .put(triggers::put_rule)
+                .delete(triggers::delete_rule)
+                .post(triggers::set_rule_status),
         )
         .route(
             "/api/v1/namespaces/{ns}/activations",

@@ -101,17 +101,17 @@ pub(crate) async fn journal(
 }
 
 /// Runs a sequence to its stored record and returns the record with the number of atomic
-/// actions it ran.
+/// actions it ran. A top-level sequence may still have a cause (the trigger that fired it).
 pub(crate) fn run(
     ctx: SequenceContext,
     seq: Arc<ResolvedAction>,
     id: ActivationId,
     input: Value,
     cause: Option<ActivationId>,
+    topmost: bool,
     atomic_so_far: usize,
 ) -> BoxFuture<'static, (Activation, usize)> {
     Box::pin(async move {
-        let topmost = cause.is_none();
         let start = whirl_model::time::now_ms();
         let components = components_of(&seq, &ctx.user.namespace);
         let mut acc = Accounting {
@@ -156,6 +156,7 @@ pub(crate) fn run(
                     inner_id,
                     input,
                     Some(id),
+                    false,
                     acc.atomic,
                 )
                 .await
@@ -240,7 +241,7 @@ fn sequence_record(
             end,
             duration: Some(acc.duration),
             publish: false,
-            cause: if topmost { None } else { cause },
+            cause,
             response: acc.response,
             logs: acc.logs,
             annotations,

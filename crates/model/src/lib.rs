@@ -18,6 +18,7 @@ pub mod names;
 pub mod package;
 pub mod params;
 pub mod time;
+pub mod trigger;
 
 pub use action::{Action, ActionLimits, Exec, ExecKind};
 pub use activation::{Activation, ActivationId, ActivationResponse, StatusCode};
@@ -30,3 +31,4 @@ pub use message::ActivationMessage;
 pub use names::{EntityName, FullyQualifiedName};
 pub use package::{Binding, Package, PackagePut};
 pub use params::{KeyValue, Params};
+pub use trigger::{EntityRef, ReducedRule, Rule, RulePut, RuleStatus, Trigger, TriggerPut};
