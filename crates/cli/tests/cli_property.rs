@@ -101,6 +101,24 @@ async fn host_and_key_from_file_environment_and_flags_and_the_shared_error_paths
     let build = u.ok(&["property", "get", "--apibuild", "-o", "raw"]);
     assert!(build.starts_with("whirl-"), "{build}");
 
+    // What the platform offers; no key needed.
+    let out = u.ok(&["info"]);
+    let words: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for want in [
+        format!("API host {host}"),
+        "kinds: python python:3 (default)".to_owned(),
+        "memory 128–512 MB".to_owned(),
+    ] {
+        assert!(words.contains(&want), "{want}: {out}");
+    }
+    let v = User::bare().json(&["info", "--apihost", &host]);
+    assert_eq!(v["api"]["api_version"], "1.0.0");
+    assert!(v["platform"]["runtimes"]["nodejs"].is_array(), "{v}");
+    User::bare().fails(&["info"], 2, "No API host");
+
     // From the environment, overriding the file; flags override both.
     let mut e = User::bare();
     std::fs::write(
@@ -194,6 +212,7 @@ fn completions_and_help() {
         ("namespace", &["list", "get"]),
         ("property", &["set", "get", "unset"]),
     ];
+    assert!(u.ok(&["info", "--help"]).contains("whirl info --json"));
     for (group, subs) in groups {
         let h = u.ok(&[group, "--help"]);
         assert!(h.contains("Examples:"), "{group}: {h}");

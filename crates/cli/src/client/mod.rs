@@ -1,5 +1,5 @@
-//! The wsk-compatible client: `whirl action|activation|package|trigger|rule|namespace|property`
-//! and `whirl completions`. Commands, flags and exit codes follow OpenWhisk's `wsk` CLI, so
+//! The wsk-compatible client: `whirl action|activation|package|trigger|rule|namespace|property`,
+//! `whirl info` and `whirl completions`. Commands, flags and exit codes follow OpenWhisk's `wsk` CLI, so
 //! people who know it feel at home; output is a readable summary by default and JSON with
 //! `--json`.
 //!
@@ -15,6 +15,7 @@ pub mod action;
 pub mod activation;
 pub mod args;
 pub mod http;
+pub mod info;
 pub mod namespace;
 pub mod output;
 pub mod package;
@@ -190,6 +191,8 @@ pub enum ClientCommand {
     Namespace(Box<namespace::NamespaceArgs>),
     /// Work with the client's properties (~/.wskprops): set, get, unset.
     Property(Box<property::PropertyArgs>),
+    /// Show what the platform offers: API version, limits, runtime kinds.
+    Info(Box<info::InfoArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -214,6 +217,7 @@ pub fn run(cmd: ClientCommand, cli: impl FnOnce() -> clap::Command) -> ! {
         ClientCommand::Rule(a) => rule::run(*a),
         ClientCommand::Namespace(a) => namespace::run(*a),
         ClientCommand::Property(a) => property::run(*a),
+        ClientCommand::Info(a) => info::run(*a),
         ClientCommand::Completions { shell } => {
             let mut cmd = cli();
             clap_complete::generate(shell, &mut cmd, "whirl", &mut std::io::stdout());
