@@ -225,6 +225,24 @@ fn completions_and_help() {
             );
         }
     }
+    // A reader that stops early (`| head`) ends the command quietly.
+    let mut child = u
+        .command(&["completions", "zsh"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first, "#compdef whirl\n");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
     // Usage errors from clap exit 2 too.
     let r = u.run(&["action", "create"]);
     assert_eq!(r.code, 2, "{r:?}");

@@ -209,6 +209,7 @@ Examples:
 
 /// Runs a client command and exits the process with its status (0, or the error's code).
 pub fn run(cmd: ClientCommand, cli: impl FnOnce() -> clap::Command) -> ! {
+    default_sigpipe();
     let result = match cmd {
         ClientCommand::Action(a) => action::run(*a),
         ClientCommand::Activation(a) => activation::run(*a),
@@ -230,6 +231,21 @@ pub fn run(cmd: ClientCommand, cli: impl FnOnce() -> clap::Command) -> ! {
             eprintln!("error: {e}");
             std::process::exit(e.exit_code())
         }
+    }
+}
+
+/// Restores the default SIGPIPE action, as command-line tools have it: `whirl ... | head` ends
+/// quietly when `head` is done instead of panicking on the closed pipe (Rust ignores SIGPIPE).
+fn default_sigpipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: setting a signal's disposition to the default has no preconditions; no handler
+    // code is involved.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
     }
 }
 
