@@ -340,10 +340,13 @@ fn list(
         .into_iter()
         .flatten()
         .map(|a| {
+            // Trigger activations have neither a kind nor a container.
             let start = if kv(&a["annotations"], "initTime").is_some() {
                 "cold"
-            } else {
+            } else if kv(&a["annotations"], "kind").is_some() {
                 "warm"
+            } else {
+                ""
             };
             let kind = kv(&a["annotations"], "kind")
                 .map(output::cell)

@@ -164,6 +164,17 @@ pub fn run(args: RuleArgs) -> Result<(), CliError> {
             if paging.name_sort {
                 items.sort_by_key(|a| output::cell(&a["name"]));
             }
+            // A rule's status lives with its trigger, so lists may not carry it: ask per rule.
+            for r in items.iter_mut().filter(|r| r["status"].is_null()) {
+                let q = QName {
+                    namespace: r["namespace"].as_str().map(str::to_owned),
+                    package: None,
+                    name: output::cell(&r["name"]),
+                };
+                if let Ok(full) = c.get(&rule_path(&c, &q), &[], "Unable to get rule") {
+                    r["status"] = full["status"].clone();
+                }
+            }
             println!("rules");
             let rows: Vec<Vec<String>> = items
                 .iter()
