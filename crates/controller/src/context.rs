@@ -112,13 +112,25 @@ struct ErrorBodyRef<'a> {
 /// common headers and writes the JSON body of error responses.
 pub(crate) async fn request_context(mut req: Request, next: Next) -> Response {
     let tid = TransId::from_headers(req.headers()).unwrap_or_else(TransId::generate);
-    if req.method() == Method::OPTIONS {
+    let web = req.uri().path().starts_with(crate::web::WEB_PREFIX);
+    if req.method() == Method::OPTIONS && !web {
         let mut r = StatusCode::OK.into_response();
         finish_headers(r.headers_mut(), &tid);
         return r;
     }
     req.extensions_mut().insert(tid.clone());
     let mut resp = next.run(req).await;
+    if resp
+        .extensions_mut()
+        .remove::<crate::web::WebResponse>()
+        .is_some()
+    {
+        // A web action's own answer: only the transaction id is added.
+        if let Ok(v) = HeaderValue::from_str(tid.as_str()) {
+            resp.headers_mut().insert(REQUEST_ID, v);
+        }
+        return resp;
+    }
     let message = match resp.extensions_mut().remove::<ErrorMessage>() {
         Some(ErrorMessage(m)) => Some(m),
         None if resp.status().is_client_error() || resp.status().is_server_error() => {

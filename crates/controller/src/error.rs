@@ -66,6 +66,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, messages::RESOURCE_DOES_NOT_EXIST)
     }
 
+    /// 404 with a message of its own.
+    pub fn not_found_with(message: &'static str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
     pub fn forbidden() -> Self {
         Self::new(StatusCode::FORBIDDEN, messages::NOT_AUTHORIZED)
     }

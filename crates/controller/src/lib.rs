@@ -65,6 +65,7 @@
 //! | GET | `/api/v1/namespaces/{ns}/triggers`, `.../rules` | list triggers, rules |
 //! | GET, PUT, DELETE, POST | `/api/v1/namespaces/{ns}/triggers/{name}` | get, create/update, delete, fire (202 with the trigger activation, 204 without active rules) |
 //! | GET, PUT, DELETE, POST | `/api/v1/namespaces/{ns}/rules/{name}` | get (with `status`), create/update, delete, enable/disable (`{"status"}`) |
+//! | any | `/api/v1/web/{ns}/{pkg or default}/{action}[.ext][/path]` | web actions (module `web`; no authentication needed) |
 //! | GET | `/api/v1/namespaces/{ns}/activations` | list activations (`name`, `since`, `upto`, `skip`, `limit`, `docs`, `count`) |
 //! | GET | `/api/v1/namespaces/{ns}/activations/{id}[/logs, /result]` | an activation, its logs, its result |
 
@@ -84,13 +85,14 @@ mod sequence;
 mod triggers;
 mod validate;
 mod views;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use whirl_model::RuntimeManifest;
 use whirl_spi::{
@@ -497,6 +499,7 @@ fn api_routes() -> Router<Arc<Inner>> {
                 .delete(triggers::delete_rule)
                 .post(triggers::set_rule_status),
         )
+        .route("/api/v1/web/{*path}", any(web::handle))
         .route(
             "/api/v1/namespaces/{ns}/activations",
             get(activations::list_activations),
