@@ -102,6 +102,36 @@ pub(crate) async fn list_namespaces(Caller(user): Caller) -> Response {
     json(StatusCode::OK, &[user.namespace.as_str()])
 }
 
+/// `GET /namespaces/{ns}/limits`: the limits that apply to the namespace (OpenWhisk's shape:
+/// throttles, then the action limit ranges in ms and MB).
+pub(crate) async fn namespace_limits(
+    State(inner): State<Arc<Inner>>,
+    Caller(user): Caller,
+    Path(ns): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_namespace(&user, &ns)?;
+    let (per_minute, concurrent, fires) = inner.throttles.limits_of(&user);
+    let l = &inner.config.limits;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "invocationsPerMinute": per_minute,
+            "concurrentInvocations": concurrent,
+            "firesPerMinute": fires,
+            "minActionMemory": l.memory_mb.min,
+            "maxActionMemory": l.memory_mb.max,
+            "minActionLogs": l.logs_mb.min,
+            "maxActionLogs": l.logs_mb.max,
+            "minActionTimeout": l.timeout_ms.min,
+            "maxActionTimeout": l.timeout_ms.max,
+            "minActionConcurrency": l.concurrency.min,
+            "maxActionConcurrency": l.concurrency.max,
+            "maxParameterSize": l.max_parameter_bytes,
+            "maxActionInstances": concurrent,
+        }),
+    ))
+}
+
 /// `GET /namespaces/{ns}/actions`.
 pub(crate) async fn list_actions(
     State(inner): State<Arc<Inner>>,

@@ -34,6 +34,8 @@ pub struct ControllerConfig {
     /// `provide-api-key: false` unless the request sets it, so they do not receive the caller's key
     /// as `__OW_API_KEY`. Default `true`, as in OpenWhisk.
     pub require_api_key_annotation: bool,
+    /// The system's per-namespace throttles (a namespace's own limits override them).
+    pub throttles: crate::throttle::ThrottleConfig,
 }
 
 impl Default for ControllerConfig {
@@ -46,6 +48,7 @@ impl Default for ControllerConfig {
             action_cache_ttl_ms: 300_000,
             action_cache_capacity: 10_000,
             require_api_key_annotation: true,
+            throttles: crate::throttle::ThrottleConfig::default(),
         }
     }
 }

@@ -157,7 +157,9 @@ pub(crate) async fn invoke(
     let wait_ms = q.timeout_ms(inner.config.limits.max_blocking_wait_ms)?;
     require_json(&headers)?;
     let bytes = read_body(&headers, body, inner.config.limits.max_payload_bytes).await?;
+    inner.throttles.check_invoke_rate(&user)?;
     let resolved = inner.resolve_target(&target, owner).await?;
+    check_concurrency(&inner, &user, &resolved)?;
     if resolved.action.exec.exec_kind() == ExecKind::Sequence {
         let payload = Value::Object(parse_payload(&bytes)?);
         drop(bytes);
@@ -214,6 +216,20 @@ async fn invoke_sequence(
         Ok(Err(e)) => Err(ApiError::internal(format!("The sequence failed: {e}"))),
         Err(_) => Ok(accepted(&id)),
     }
+}
+
+/// The concurrent-invocations throttle: the namespace's activations in flight in the balancer
+/// that would take this one.
+pub(crate) fn check_concurrency(
+    inner: &Inner,
+    user: &Identity,
+    resolved: &ResolvedAction,
+) -> Result<(), ApiError> {
+    let active = inner
+        .balancers
+        .resolve(&resolved.action)
+        .active_activations_for(user.namespace.as_str());
+    inner.throttles.check_concurrency(user, active)
 }
 
 /// Starts one activation without waiting for it (journaled as a non-blocking invoke is), caused

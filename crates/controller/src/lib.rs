@@ -48,6 +48,10 @@
 //!   `require-api-key-annotation`, see [`ControllerConfig::require_api_key_annotation`]).
 //! - Deprecated kinds cannot be created or updated, but existing actions of them still run (the
 //!   runtime manifest's promise; OpenWhisk refuses to invoke them).
+//! - Throttles (module `throttle`) default to 6000 invokes and 6000 fires per namespace per
+//!   minute and 1000 concurrent activations, not OpenWhisk's 60 / 60 / 30, so benchmarks and
+//!   test suites are not refused; set `[controller.throttles]` (or a namespace's own limits) for
+//!   OpenWhisk's figures. The messages and the 429 are OpenWhisk's.
 //! - The action cache holds whole actions, code included (the balancer hands them to the
 //!   invoker); a write epoch keeps fills that raced with this controller's own writes out of it.
 //!
@@ -57,6 +61,7 @@
 //! |---|---|---|
 //! | GET | `/`, `/api/v1` | API information |
 //! | GET | `/api/v1/namespaces` | the caller's namespace names |
+//! | GET | `/api/v1/namespaces/{ns}/limits` | the namespace's throttles and action limits |
 //! | GET | `/api/v1/namespaces/{ns}/actions` | list actions (`skip`, `limit`, `count`) |
 //! | GET | `/api/v1/namespaces/{ns}/actions/{pkg}/` | list a package's actions |
 //! | GET, PUT, DELETE, POST | `/api/v1/namespaces/{ns}/actions/[{pkg}/]{name}` | get, create/update, delete, invoke |
@@ -82,6 +87,7 @@ mod invoke;
 mod packages;
 mod query;
 mod sequence;
+pub mod throttle;
 mod triggers;
 mod validate;
 mod views;
@@ -100,6 +106,7 @@ use whirl_spi::{
 };
 
 pub use config::{ControllerConfig, JournalMode};
+pub use throttle::ThrottleConfig;
 
 use crate::cache::{ActionCache, ResolvedAction};
 use crate::error::{ApiError, CORRUPTED_ENTITY};
@@ -132,6 +139,7 @@ pub(crate) struct Inner {
     pub manifest: Arc<RuntimeManifest>,
     pub config: ControllerConfig,
     pub actions: ActionCache,
+    pub throttles: throttle::Throttles,
 }
 
 impl Inner {
@@ -367,6 +375,7 @@ impl Controller {
             config,
         } = deps;
         let actions = ActionCache::new(config.action_cache_ttl_ms, config.action_cache_capacity);
+        let throttles = throttle::Throttles::new(config.throttles);
         Self {
             inner: Arc::new(Inner {
                 entities,
@@ -377,6 +386,7 @@ impl Controller {
                 manifest,
                 config,
                 actions,
+                throttles,
             }),
         }
     }
@@ -435,6 +445,10 @@ fn api_routes() -> Router<Arc<Inner>> {
     Router::new()
         .route("/api/v1/namespaces", get(actions::list_namespaces))
         .route("/api/v1/namespaces/", get(actions::list_namespaces))
+        .route(
+            "/api/v1/namespaces/{ns}/limits",
+            get(actions::namespace_limits),
+        )
         .route(
             "/api/v1/namespaces/{ns}/actions",
             get(actions::list_actions),

@@ -298,6 +298,7 @@ pub(crate) async fn fire_trigger(
     let bytes = read_body(&headers, body, inner.config.limits.max_payload_bytes).await?;
     let payload = parse_payload(&bytes)?;
     drop(bytes);
+    inner.throttles.check_fire(&user)?;
     let (trigger, _) = get_trigger_doc(&inner, &ns, &name)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -374,7 +375,10 @@ async fn fire_rule(
         name: fqn.name.to_string(),
     };
     let owner = fqn.namespace == user.namespace;
+    // A rule's action is an invoke like any other: throttled the same way.
+    inner.throttles.check_invoke_rate(user).map_err(fail)?;
     let resolved = inner.resolve_target(&target, owner).await.map_err(fail)?;
+    crate::invoke::check_concurrency(inner, user, &resolved).map_err(fail)?;
     start_activation(
         inner,
         user.clone(),

@@ -350,6 +350,8 @@ async fn serve(
         merged.extend(args);
         merged
     };
+    inner.throttles.check_invoke_rate(&owner)?;
+    crate::invoke::check_concurrency(inner, &owner, &resolved)?;
     let wait = inner.config.limits.max_blocking_wait_ms;
     let record = match run_blocking(inner, owner, tid, resolved, content, wait).await? {
         Ok(record) => record,
