@@ -308,4 +308,17 @@ async fn a_spinner_shows_on_a_terminal_only() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("waiting for slow"), "{text}");
     assert!(text.contains("\"slept\": true"), "{text}");
+
+    // A poll shows it while nothing new arrives.
+    let cmd = format!("{} activation poll --exit 2", env!("CARGO_BIN_EXE_whirl"));
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("HOME", u.home.path())
+        .env("WSK_CONFIG_FILE", &u.props)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("waiting for activations (1s)"), "{text}");
 }

@@ -1,6 +1,6 @@
 //! `whirl activation list|get|logs|result|poll`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -443,7 +443,10 @@ fn poll(
     )?;
     let started = Instant::now();
     let floor = now_ms() - (back_secs as i64) * 1000;
-    let mut seen: HashSet<String> = HashSet::new();
+    // Ids printed, with their start: those older than a look's `since` cannot come back.
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    // Shown (on a terminal) while nothing new arrives; cleared before anything is printed.
+    let mut spin: Option<Spinner> = None;
     let mut newest = floor;
     if !g.json {
         println!(
@@ -474,26 +477,37 @@ fn poll(
                     .filter(|a| {
                         a["activationId"]
                             .as_str()
-                            .is_some_and(|id| !seen.contains(id))
+                            .is_some_and(|id| !seen.contains_key(id))
                     })
                     .collect();
                 fresh.sort_by_key(|a| a["start"].as_i64().unwrap_or(0));
+                if !fresh.is_empty() {
+                    spin = None;
+                }
                 for a in fresh {
-                    seen.insert(output::cell(&a["activationId"]));
-                    newest = newest.max(a["start"].as_i64().unwrap_or(0));
+                    let start = a["start"].as_i64().unwrap_or(0);
+                    seen.insert(output::cell(&a["activationId"]), start);
+                    newest = newest.max(start);
                     print_polled(g, &a);
                 }
+                seen.retain(|_, start| *start >= since);
             }
             // A hiccup does not end a long poll; the next look retries.
-            Err(e) => eprintln!("warning: {e}"),
+            Err(e) => {
+                spin = None;
+                eprintln!("warning: {e}");
+            }
         }
         let mut wait = Duration::from_millis(interval_ms.max(100));
         if let Some(e) = exit {
             wait = wait.min(Duration::from_secs(e).saturating_sub(started.elapsed()));
         }
-        let _spin = Spinner::start("waiting for activations");
+        if spin.is_none() {
+            spin = Some(Spinner::start("waiting for activations"));
+        }
         std::thread::sleep(wait);
     }
+    drop(spin);
     Ok(())
 }
 
