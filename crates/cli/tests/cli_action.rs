@@ -305,6 +305,16 @@ async fn invoke_zip_native_and_failures() {
     assert_eq!(r.code, 246, "{r:?}");
     assert!(r.stdout.contains("\"activationId\""), "{r:?}");
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    let id = r.json_after_first_line()["activationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        r.stderr
+            .trim_end()
+            .ends_with(&format!("[activation {id}] (HTTP 502)")),
+        "{r:?}"
+    );
     assert!(
         r.stderr
             .starts_with("error: Action 'boom' failed (application error): it broke: testing"),

@@ -685,8 +685,8 @@ fn invoke(
             Err(CliError::Http {
                 context: format!("Action '{name}' failed ({})", output::cell(&r["status"])),
                 status: s,
-                message,
-                code: Some(id),
+                message: format!("{message} [activation {id}]"),
+                code: None,
             })
         }
         _ => Err(resp.error(ctx)),

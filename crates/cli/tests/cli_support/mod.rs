@@ -27,6 +27,13 @@ pub struct Run {
 }
 
 impl Run {
+    /// The stdout after its first line (an `ok:` line) as JSON.
+    pub fn json_after_first_line(&self) -> Value {
+        let rest = self.stdout.split_once('\n').map(|x| x.1).unwrap_or("");
+        serde_json::from_str(rest)
+            .unwrap_or_else(|e| panic!("stdout is not a line and JSON ({e}):\n{}", self.stdout))
+    }
+
     /// The stdout as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
