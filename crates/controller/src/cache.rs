@@ -26,6 +26,8 @@ pub(crate) struct ResolvedAction {
     /// Whether callers outside the addressed namespace may read and invoke it (an action in a
     /// published package; never a binding's).
     pub public: bool,
+    /// A conductor action (annotation `conductor`): invoking it runs a composition.
+    pub conductor: bool,
     /// Annotations recorded on its activations besides the invoker's (`binding` when the action
     /// was reached through a package binding).
     pub extra_annotations: Vec<(String, Value)>,
@@ -36,6 +38,7 @@ impl ResolvedAction {
         let defaults = action.parameters.to_object();
         let init_args = action.parameters.init_keys().map(str::to_owned).collect();
         let immutable = immutable_parameters(&action, &defaults);
+        let conductor = action.annotations.is_truthy("conductor");
         Self {
             rev,
             action: Arc::new(action),
@@ -43,6 +46,7 @@ impl ResolvedAction {
             init_args,
             immutable,
             public: false,
+            conductor,
             extra_annotations: Vec::new(),
         }
     }
@@ -60,6 +64,7 @@ impl ResolvedAction {
         defaults.extend(action.parameters.to_object());
         let init_args = action.parameters.init_keys().map(str::to_owned).collect();
         let immutable = immutable_parameters(&action, &defaults);
+        let conductor = action.annotations.is_truthy("conductor");
         let extra_annotations = binding
             .map(|b| vec![("binding".to_owned(), Value::String(b))])
             .unwrap_or_default();
@@ -70,6 +75,7 @@ impl ResolvedAction {
             init_args,
             immutable,
             public,
+            conductor,
             extra_annotations,
         }
     }

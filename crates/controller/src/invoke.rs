@@ -160,7 +160,7 @@ pub(crate) async fn invoke(
     inner.throttles.check_invoke_rate(&user)?;
     let resolved = inner.resolve_target(&target, owner).await?;
     check_concurrency(&inner, &user, &resolved)?;
-    if resolved.action.exec.exec_kind() == ExecKind::Sequence {
+    if resolved.conductor || resolved.action.exec.exec_kind() == ExecKind::Sequence {
         let payload = Value::Object(parse_payload(&bytes)?);
         drop(bytes);
         let ctx = crate::sequence::SequenceContext {
@@ -205,14 +205,14 @@ async fn invoke_sequence(
     if ctx.inner.config.journal.journals(blocking) {
         crate::sequence::journal(&ctx, &resolved, id).await?;
     }
-    let run = tokio::spawn(crate::sequence::run(
-        ctx, resolved, id, payload, None, true, 0,
+    let run = tokio::spawn(crate::conductor::run_composite(
+        ctx, resolved, id, payload, None,
     ));
     if !blocking {
         return Ok(accepted(&id));
     }
     match tokio::time::timeout(Duration::from_millis(wait_ms), run).await {
-        Ok(Ok((record, _))) => Ok(completed(&record, result_only)),
+        Ok(Ok(record)) => Ok(completed(&record, result_only)),
         Ok(Err(e)) => Err(ApiError::internal(format!("The sequence failed: {e}"))),
         Err(_) => Ok(accepted(&id)),
     }
@@ -245,7 +245,7 @@ pub(crate) async fn start_activation(
     received_at_ms: u64,
 ) -> Result<ActivationId, ApiError> {
     let id = ActivationId::generate();
-    if resolved.action.exec.exec_kind() == ExecKind::Sequence {
+    if crate::conductor::is_composite(&resolved) {
         let ctx = crate::sequence::SequenceContext {
             inner: inner.clone(),
             user,
@@ -255,15 +255,8 @@ pub(crate) async fn start_activation(
         if inner.config.journal.journals(false) {
             crate::sequence::journal(&ctx, &resolved, id).await?;
         }
-        let run = crate::sequence::run(
-            ctx,
-            resolved,
-            id,
-            Value::Object(payload),
-            Some(cause),
-            true,
-            0,
-        );
+        let run =
+            crate::conductor::run_composite(ctx, resolved, id, Value::Object(payload), Some(cause));
         tokio::spawn(run);
         return Ok(id);
     }

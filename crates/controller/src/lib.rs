@@ -34,6 +34,7 @@
 //! package write, or write of a packaged action, drops the cached packaged actions.
 //!
 //! Entity writes validate everything first and then write the store exactly once.
+//! Conductor actions (module `conductor`) also run in the controller, as OpenWhisk runs them.
 //! Sequences (module `sequence`) run in the controller: components blocking, in order, each
 //! result feeding the next, the sequence's own record listing the components' ids.
 //!
@@ -79,6 +80,7 @@ mod actions;
 mod activations;
 mod auth;
 mod cache;
+mod conductor;
 pub mod config;
 mod context;
 mod error;

@@ -40,7 +40,7 @@ use crate::Inner;
 pub(crate) const SEQUENCE_FAILED: &str = "Sequence failed.";
 
 /// Extra time a component may take beyond its own time limit before the sequence gives up on it.
-const COMPONENT_GRACE_MS: u64 = 60_000;
+pub(crate) const COMPONENT_GRACE_MS: u64 = 60_000;
 
 /// What a running (possibly nested) sequence has done so far.
 struct Accounting {
@@ -148,7 +148,18 @@ pub(crate) fn run(
                 Some(v @ (Value::Object(_) | Value::Array(_))) => v,
                 _ => Value::Object(Map::new()),
             };
-            let (record, atomic) = if matches!(component.action.exec, Exec::Sequence { .. }) {
+            let (record, atomic) = if component.conductor {
+                let record = crate::conductor::run(
+                    ctx.clone(),
+                    component.clone(),
+                    ActivationId::generate(),
+                    input,
+                    Some(id),
+                    Default::default(),
+                )
+                .await;
+                (record, acc.atomic + 1)
+            } else if matches!(component.action.exec, Exec::Sequence { .. }) {
                 let inner_id = ActivationId::generate();
                 run(
                     ctx.clone(),
@@ -252,7 +263,7 @@ fn sequence_record(
 
 /// Invokes one atomic component, blocking, caused by the sequence `cause`. A failure to run it
 /// at all is the sequence's failure (with the component's id when it was dispatched).
-async fn invoke_component(
+pub(crate) async fn invoke_component(
     ctx: &SequenceContext,
     component: &ResolvedAction,
     input: Value,

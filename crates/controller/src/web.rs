@@ -31,9 +31,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use whirl_model::error::messages;
 use whirl_model::message::MESSAGE_VERSION;
-use whirl_model::{
-    Activation, ActivationId, ActivationMessage, ExecKind, Identity, StatusCode as Outcome,
-};
+use whirl_model::{Activation, ActivationId, ActivationMessage, Identity, StatusCode as Outcome};
 
 use crate::actions::Target;
 use crate::cache::ResolvedAction;
@@ -396,24 +394,22 @@ async fn run_blocking(
     let received_at_ms = whirl_model::time::now_ms();
     let id = ActivationId::generate();
     let wait = Duration::from_millis(wait_ms);
-    if resolved.action.exec.exec_kind() == ExecKind::Sequence {
+    if crate::conductor::is_composite(&resolved) {
         let ctx = crate::sequence::SequenceContext {
             inner: inner.clone(),
             user,
             tid: tid.clone(),
             received_at_ms,
         };
-        let run = tokio::spawn(crate::sequence::run(
+        let run = tokio::spawn(crate::conductor::run_composite(
             ctx,
             resolved,
             id,
             Value::Object(content),
             None,
-            true,
-            0,
         ));
         return match tokio::time::timeout(wait, run).await {
-            Ok(Ok((record, _))) => Ok(Ok(record)),
+            Ok(Ok(record)) => Ok(Ok(record)),
             Ok(Err(e)) => Err(ApiError::internal(e.to_string())),
             Err(_) => Ok(Err(id)),
         };
