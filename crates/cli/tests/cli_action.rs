@@ -128,6 +128,16 @@ async fn create_update_get_list_delete() {
         )),
         "{url}"
     );
+    // The web URL printed works as is.
+    let web = url.lines().last().unwrap().to_owned();
+    let resp = p
+        .http
+        .get(format!("{web}.json?who=Web"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"hi": "Web"}));
 
     // Sequence and docker actions.
     u.ok(&["action", "create", "both", "--sequence", "hello,hi"]);
