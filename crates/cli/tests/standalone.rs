@@ -554,8 +554,28 @@ function main() { return { ticks }; }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_reuse_prewarm_and_pause() {
     let p = Platform::start("[invoker]\npause_grace_ms = 300\nidle_timeout_ms = 600000\n").await;
-    // Let the stem cells start, then use one: the process predates the request.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Wait until the python stem cell's runtime listens, then a while longer: the process that
+    // serves the first invoke must predate the request by more than a cold start could.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = std::fs::read_dir(p.data_dir.join("containers"))
+            .ok()
+            .is_some_and(|dirs| {
+                dirs.flatten().any(|d| {
+                    d.file_name().to_string_lossy().contains("prewarm_python")
+                        && d.path().join("runtime.sock").exists()
+                })
+            });
+        if ready {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the python stem cell never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     p.put_action("age", "python:3", PY_AGE, json!({})).await;
     let (st, first) = p.invoke("age", json!({})).await;
     assert_eq!(st, 200, "{first}");
