@@ -395,7 +395,14 @@ async fn run(args: Args, whirl: PathBuf) -> anyhow::Result<()> {
         invoke(&mut c, &name).await?;
         let warm = warm_series(&mut c, &name, args.iterations).await?;
         let quiet = format!("quiet-{}", k.launcher);
-        put_action_with(&mut c, &quiet, k.kind, &k.code, json!({"memory": 256, "logs": 0})).await?;
+        put_action_with(
+            &mut c,
+            &quiet,
+            k.kind,
+            &k.code,
+            json!({"memory": 256, "logs": 0}),
+        )
+        .await?;
         invoke(&mut c, &quiet).await?;
         let no_logs = warm_series(&mut c, &quiet, args.iterations).await?;
         let floor = floor_series(&whirl, &k, args.iterations).await?;
