@@ -252,6 +252,15 @@ pub async fn run_standalone(
         config: cfg.controller.clone(),
     });
 
+    match controller.install_catalog().await {
+        Ok(0) => {}
+        Ok(n) => info!(
+            entities = n,
+            "installed the system catalog (whisk.system/utils)"
+        ),
+        Err(e) => warn!(error = %e, "could not install the system catalog"),
+    }
+
     let addr = format!("{}:{}", cfg.server.bind, cfg.server.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

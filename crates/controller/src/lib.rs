@@ -80,6 +80,7 @@ mod actions;
 mod activations;
 mod auth;
 mod cache;
+pub mod catalog;
 mod conductor;
 pub mod config;
 mod context;
@@ -403,6 +404,12 @@ impl Controller {
         let inner = &self.inner;
         let api = api_routes().with_state(inner.clone());
         finish(info::routes(&inner.config, &inner.manifest).merge(api))
+    }
+
+    /// Installs the system catalog (`whisk.system/utils`, public) where it is missing. Returns how
+    /// many entities it created (0 once installed).
+    pub async fn install_catalog(&self) -> Result<usize, whirl_spi::StoreError> {
+        catalog::install(&self.inner).await
     }
 
     /// Turns this controller's journal entries that never got a record into whisk-internal-error
