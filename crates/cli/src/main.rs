@@ -7,6 +7,8 @@
 
 mod client;
 
+mod admin;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -32,6 +34,8 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Operator commands on a platform's data directory: namespaces and their keys.
+    Admin(admin::AdminArgs),
     /// The in-container action runtime (started by container factories, not by people).
     #[command(hide = true)]
     Runtime(RuntimeCommand),
@@ -94,6 +98,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Standalone(args) => standalone(args),
+        Command::Admin(args) => admin::run(args),
         Command::Client(c) => client::run(c, <Cli as clap::CommandFactory>::command),
     }
 }

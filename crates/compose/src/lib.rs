@@ -8,6 +8,8 @@
 //!   path as any user configuration.
 //! - [`run_standalone`] wires the implementations together and serves the platform.
 
+pub mod admin;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
