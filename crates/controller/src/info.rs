@@ -67,9 +67,11 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(
     let platform =
         Bytes::from(serde_json::to_vec(&platform_info(config, manifest)).unwrap_or_default());
     let api = Bytes::from(serde_json::to_vec(&api_info()).unwrap_or_default());
+    let docs = Bytes::from(serde_json::to_vec(&crate::openapi::document()).unwrap_or_default());
     let serve = |b: Bytes| move || std::future::ready(json_bytes(StatusCode::OK, b.clone()));
     Router::new()
         .route("/", get(serve(platform)))
         .route("/api/v1", get(serve(api.clone())))
         .route("/api/v1/", get(serve(api)))
+        .route("/api/v1/api-docs", get(serve(docs)))
 }

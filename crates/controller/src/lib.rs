@@ -61,6 +61,7 @@
 //! | method | path | |
 //! |---|---|---|
 //! | GET | `/`, `/api/v1` | API information |
+//! | GET | `/api/v1/api-docs` | this API's OpenAPI 3 description (module `openapi`) |
 //! | GET | `/api/v1/namespaces` | the caller's namespace names |
 //! | GET | `/api/v1/namespaces/{ns}/limits` | the namespace's throttles and action limits |
 //! | GET | `/api/v1/namespaces/{ns}/actions` | list actions (`skip`, `limit`, `count`) |
@@ -87,6 +88,7 @@ mod context;
 mod error;
 mod info;
 mod invoke;
+mod openapi;
 mod packages;
 mod query;
 mod sequence;
