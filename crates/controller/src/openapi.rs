@@ -320,9 +320,9 @@ pub(crate) fn document() -> Value {
         "ActionSummary",
         "actions",
     );
-    pkg_list["parameters"]
-        .as_array_mut()
-        .map(|a| a.insert(1, package.clone()));
+    if let Some(a) = pkg_list["parameters"].as_array_mut() {
+        a.insert(1, package.clone());
+    }
     pkg_list["responses"]["404"] = responses(&[E404])["404"].clone();
     add(
         format!("{base}/actions/{{packageName}}/"),
@@ -348,9 +348,9 @@ pub(crate) fn document() -> Value {
             action_example.clone(),
             &[],
         );
-        ops["get"]["parameters"]
-            .as_array_mut()
-            .map(|a| a.push(query("code", "Include the code (default true)", "boolean")));
+        if let Some(a) = ops["get"]["parameters"].as_array_mut() {
+            a.push(query("code", "Include the code (default true)", "boolean"));
+        }
         ops.insert("post".into(), invoke_op(params));
         add(path, ops);
     }
