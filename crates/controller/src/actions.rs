@@ -184,35 +184,55 @@ async fn list(
     let limit = q.limit("actions")?;
     let count = q.bool("count", false)?;
     let prefix = package.map(|p| format!("{p}/"));
-    if count {
+    // The namespace listing shows the default package only, so packaged actions (`pkg/name`)
+    // must not count. Without packages there are none and the store pages exactly; otherwise
+    // the namespace's actions are filtered here before paging.
+    let exact =
+        prefix.is_some() || inner.entities.count(Collection::Packages, ns, None).await? == 0;
+    if count && exact {
         let n = inner
             .entities
             .count(Collection::Actions, ns, prefix.as_deref())
             .await?;
-        return Ok(json(StatusCode::OK, &json!({ "actions": n })));
+        return Ok(json(
+            StatusCode::OK,
+            &json!({ "actions": n.saturating_sub(skip as u64) }),
+        ));
     }
-    let docs = inner
-        .entities
-        .list(
-            Collection::Actions,
-            ns,
-            &ListQuery {
-                prefix: prefix.clone(),
-                skip,
-                limit,
-            },
-        )
-        .await?;
+    let query = if exact {
+        ListQuery {
+            prefix: prefix.clone(),
+            skip,
+            limit,
+        }
+    } else {
+        ListQuery::default()
+    };
+    let docs = inner.entities.list(Collection::Actions, ns, &query).await?;
+    let in_listing = |d: &whirl_spi::Document| match &prefix {
+        Some(p) => d
+            .name
+            .strip_prefix(p.as_str())
+            .is_some_and(|rest| !rest.contains('/')),
+        None => !d.name.contains('/'),
+    };
+    if count {
+        let n = docs.iter().filter(|d| in_listing(d)).count();
+        return Ok(json(
+            StatusCode::OK,
+            &json!({ "actions": n.saturating_sub(skip) }),
+        ));
+    }
+    let (skip, take) = if exact {
+        (0, usize::MAX)
+    } else {
+        (skip, limit)
+    };
     let summaries = docs
         .into_iter()
-        // The namespace listing shows the default package only; a package listing its own actions.
-        .filter(|d| match &prefix {
-            Some(p) => d
-                .name
-                .strip_prefix(p.as_str())
-                .is_some_and(|rest| !rest.contains('/')),
-            None => !d.name.contains('/'),
-        })
+        .filter(in_listing)
+        .skip(skip)
+        .take(take)
         .filter_map(|d| parse_action_doc(d.body).ok())
         .map(|a| action_summary(&a));
     Ok(json_bytes(StatusCode::OK, json_array(summaries)))
