@@ -111,7 +111,8 @@ pub(crate) async fn namespace_limits(
 ) -> Result<Response, ApiError> {
     authorize_namespace(&user, &ns)?;
     let (per_minute, concurrent, fires) = inner.throttles.limits_of(&user);
-    let l = &inner.config.limits;
+    let ns_limits = inner.config.limits_for(user.namespace.as_str());
+    let l = &*ns_limits;
     Ok(json(
         StatusCode::OK,
         &json!({
@@ -270,7 +271,8 @@ pub(crate) async fn put_action(
     let overwrite = Query(q.as_deref().unwrap_or("")).bool("overwrite", false)?;
     require_json(&headers)?;
     let bytes = read_body(&headers, body, inner.put_body_limit()).await?;
-    let sys = &inner.config.limits;
+    let ns_limits = inner.config.limits_for(&target.namespace);
+    let sys = &*ns_limits;
     let mut put = validate::parse_action_put(&bytes)?;
     validate::check_put(&put, sys)?;
 

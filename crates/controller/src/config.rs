@@ -1,6 +1,9 @@
 //! The controller's configuration section.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use whirl_model::limits::Range;
 use whirl_model::SystemLimits;
 
 /// Configuration of one controller instance.
@@ -36,6 +39,47 @@ pub struct ControllerConfig {
     pub require_api_key_annotation: bool,
     /// The system's per-namespace throttles (a namespace's own limits override them).
     pub throttles: crate::throttle::ThrottleConfig,
+    /// Per-namespace overrides of the action limit ranges (`[controller.namespace_limits.<ns>]`
+    /// with any of `timeout_ms`, `memory_mb`, `logs_mb`, `concurrency` as `{min, max, std}`):
+    /// actions of that namespace are created and updated within these ranges instead of the
+    /// system's. Default: none.
+    pub namespace_limits: BTreeMap<String, NamespaceActionLimits>,
+}
+
+/// A namespace's own action limit ranges (each replaces the system's range when given).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamespaceActionLimits {
+    /// Action time limit in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<Range>,
+    /// Action memory limit in MB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<Range>,
+    /// Action log limit in MB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs_mb: Option<Range>,
+    /// Activations one container may run at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Range>,
+}
+
+impl ControllerConfig {
+    /// The limits actions of `namespace` are checked against: the system's, with the
+    /// namespace's own ranges in their place.
+    pub fn limits_for(&self, namespace: &str) -> std::borrow::Cow<'_, SystemLimits> {
+        match self.namespace_limits.get(namespace) {
+            None => std::borrow::Cow::Borrowed(&self.limits),
+            Some(n) => {
+                let mut l = self.limits.clone();
+                l.timeout_ms = n.timeout_ms.unwrap_or(l.timeout_ms);
+                l.memory_mb = n.memory_mb.unwrap_or(l.memory_mb);
+                l.logs_mb = n.logs_mb.unwrap_or(l.logs_mb);
+                l.concurrency = n.concurrency.unwrap_or(l.concurrency);
+                std::borrow::Cow::Owned(l)
+            }
+        }
+    }
 }
 
 impl Default for ControllerConfig {
@@ -49,6 +93,7 @@ impl Default for ControllerConfig {
             action_cache_capacity: 10_000,
             require_api_key_annotation: true,
             throttles: crate::throttle::ThrottleConfig::default(),
+            namespace_limits: BTreeMap::new(),
         }
     }
 }
@@ -98,6 +143,21 @@ mod tests {
         assert_eq!(c.limits.max_blocking_wait_ms, 1000);
         assert!(serde_json::from_str::<ControllerConfig>(r#"{"nope":1}"#).is_err());
         assert!(serde_json::from_str::<ControllerConfig>(r#"{"journal":"sometimes"}"#).is_err());
+    }
+
+    #[test]
+    fn namespaces_may_have_their_own_action_limits() {
+        let c: ControllerConfig = serde_json::from_str(
+            r#"{"namespace_limits":{"big":{"memory_mb":{"min":128,"max":2048,"std":512}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.limits_for("big").memory_mb.max, 2048);
+        assert_eq!(c.limits_for("big").timeout_ms, c.limits.timeout_ms);
+        assert_eq!(c.limits_for("other").memory_mb.max, 512);
+        assert!(serde_json::from_str::<ControllerConfig>(
+            r#"{"namespace_limits":{"x":{"cpus":1}}}"#
+        )
+        .is_err());
     }
 
     #[test]
