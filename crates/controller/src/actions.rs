@@ -113,12 +113,8 @@ pub(crate) async fn namespace_limits(
     let (per_minute, concurrent, fires) = inner.throttles.limits_of(&user);
     let ns_limits = inner.config.limits_for(user.namespace.as_str());
     let l = &*ns_limits;
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "invocationsPerMinute": per_minute,
-            "concurrentInvocations": concurrent,
-            "firesPerMinute": fires,
+    // Throttles without a limit are left out (OpenWhisk always has one).
+    let mut v = json!({
             "minActionMemory": l.memory_mb.min,
             "maxActionMemory": l.memory_mb.max,
             "minActionLogs": l.logs_mb.min,
@@ -128,9 +124,18 @@ pub(crate) async fn namespace_limits(
             "minActionConcurrency": l.concurrency.min,
             "maxActionConcurrency": l.concurrency.max,
             "maxParameterSize": l.max_parameter_bytes,
-            "maxActionInstances": concurrent,
-        }),
-    ))
+    });
+    for (k, limit) in [
+        ("invocationsPerMinute", per_minute),
+        ("concurrentInvocations", concurrent),
+        ("firesPerMinute", fires),
+        ("maxActionInstances", concurrent),
+    ] {
+        if let Some(n) = limit {
+            v[k] = json!(n);
+        }
+    }
+    Ok(json(StatusCode::OK, &v))
 }
 
 /// `GET /namespaces/{ns}/actions`.

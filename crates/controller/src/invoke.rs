@@ -225,6 +225,9 @@ pub(crate) fn check_concurrency(
     user: &Identity,
     resolved: &ResolvedAction,
 ) -> Result<(), ApiError> {
+    if !inner.throttles.limits_concurrency(user) {
+        return Ok(());
+    }
     let active = inner
         .balancers
         .resolve(&resolved.action)

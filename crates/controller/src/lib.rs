@@ -49,10 +49,11 @@
 //!   `require-api-key-annotation`, see [`ControllerConfig::require_api_key_annotation`]).
 //! - Deprecated kinds cannot be created or updated, but existing actions of them still run (the
 //!   runtime manifest's promise; OpenWhisk refuses to invoke them).
-//! - Throttles (module `throttle`) default to 6000 invokes and 6000 fires per namespace per
-//!   minute and 1000 concurrent activations, not OpenWhisk's 60 / 60 / 30, so benchmarks and
-//!   test suites are not refused; set `[controller.throttles]` (or a namespace's own limits) for
-//!   OpenWhisk's figures. The messages and the 429 are OpenWhisk's.
+//! - Throttles (module `throttle`) are off unless configured (`[controller.throttles]`, or a
+//!   namespace's own limits from `whirl admin namespace`), where OpenWhisk deploys 60 invokes
+//!   and 60 fires per minute and 30 concurrent activations: Whirl's throughput is not capped by
+//!   default, and an unset throttle costs the invoke path nothing. The 429s and their messages
+//!   are OpenWhisk's.
 //! - The action cache holds whole actions, code included (the balancer hands them to the
 //!   invoker); a write epoch keeps fills that raced with this controller's own writes out of it.
 //!

@@ -243,9 +243,11 @@ fn schemas() -> Value {
         "ActivationLogs": {"type": "object", "required": ["logs"],
             "properties": {"logs": {"type": "array", "items": {"type": "string"}}}},
         "NamespaceLimits": {"type": "object",
-            "required": ["invocationsPerMinute", "concurrentInvocations", "firesPerMinute"],
+            "required": ["minActionMemory", "maxActionMemory", "minActionTimeout", "maxActionTimeout"],
             "properties": {"invocationsPerMinute": {"type": "integer"},
-                "concurrentInvocations": {"type": "integer"}, "firesPerMinute": {"type": "integer"}}},
+                "concurrentInvocations": {"type": "integer"}, "firesPerMinute": {"type": "integer"},
+                "minActionMemory": {"type": "integer"}, "maxActionMemory": {"type": "integer"},
+                "minActionTimeout": {"type": "integer"}, "maxActionTimeout": {"type": "integer"}}},
     })
 }
 

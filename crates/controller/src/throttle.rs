@@ -1,7 +1,8 @@
 //! Per-namespace throttles (OpenWhisk's `RateThrottler` and `ActivationThrottler`): invocations
 //! and trigger fires per minute, in fixed one-minute windows counted per check, and concurrent
 //! activations as the load balancer counts them. Limits are the namespace's own
-//! ([`UserLimits`](whirl_model::UserLimits)) or the system's ([`ThrottleConfig`]).
+//! ([`UserLimits`](whirl_model::UserLimits)) or the system's ([`ThrottleConfig`]); where neither
+//! sets one, nothing is checked.
 //!
 //! A check costs one short lock and one hash lookup; it allocates only the first time a
 //! namespace is seen in a window table.
@@ -15,27 +16,23 @@ use whirl_model::Identity;
 
 use crate::error::ApiError;
 
-/// The system's throttles, for namespaces that have no limits of their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The system's throttles, for namespaces that have no limits of their own. Unset means no
+/// limit: OpenWhisk deploys with 60 invokes and 60 fires per minute and 30 concurrent
+/// activations; Whirl leaves them off by default so that its throughput (benchmarks, tests) is
+/// not capped, and an operator sets them (here or per namespace) for a shared deployment.
+/// A throttle that is off costs nothing on the invoke path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// Invokes (actions, sequences, web actions, rule firings) per namespace per minute.
-    /// Default 6000 (OpenWhisk deploys with 60; see the crate documentation).
-    pub invocations_per_minute: u64,
-    /// Activations of a namespace in flight at once. Default 1000 (OpenWhisk: 30).
-    pub concurrent_invocations: u64,
-    /// Trigger fires per namespace per minute. Default 6000 (OpenWhisk: 60).
-    pub fires_per_minute: u64,
-}
-
-impl Default for ThrottleConfig {
-    fn default() -> Self {
-        Self {
-            invocations_per_minute: 6000,
-            concurrent_invocations: 1000,
-            fires_per_minute: 6000,
-        }
-    }
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invocations_per_minute: Option<u64>,
+    /// Activations of a namespace in flight at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrent_invocations: Option<u64>,
+    /// Trigger fires per namespace per minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fires_per_minute: Option<u64>,
 }
 
 /// Namespaces held per window table before stale entries are swept.
@@ -99,33 +96,45 @@ impl Throttles {
         }
     }
 
-    /// The limits that apply to `user`: (invocations per minute, concurrent, fires per minute).
-    pub fn limits_of(&self, user: &Identity) -> (u64, u64, u64) {
+    /// The limits that apply to `user` (None: no limit): (invocations per minute, concurrent,
+    /// fires per minute).
+    pub fn limits_of(&self, user: &Identity) -> (Option<u64>, Option<u64>, Option<u64>) {
         let l = &user.limits;
         (
             l.invocations_per_minute
-                .unwrap_or(self.config.invocations_per_minute),
+                .or(self.config.invocations_per_minute),
             l.concurrent_invocations
-                .unwrap_or(self.config.concurrent_invocations),
-            l.fires_per_minute.unwrap_or(self.config.fires_per_minute),
+                .or(self.config.concurrent_invocations),
+            l.fires_per_minute.or(self.config.fires_per_minute),
         )
     }
 
     /// Counts an invoke of `user`'s against its per-minute limit.
     pub fn check_invoke_rate(&self, user: &Identity) -> Result<(), ApiError> {
-        let allowed = user
+        match user
             .limits
             .invocations_per_minute
-            .unwrap_or(self.config.invocations_per_minute);
-        self.invokes.check(user.namespace.as_str(), allowed)
+            .or(self.config.invocations_per_minute)
+        {
+            Some(allowed) => self.invokes.check(user.namespace.as_str(), allowed),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the concurrency throttle applies to `user` (else its count need not be taken).
+    pub fn limits_concurrency(&self, user: &Identity) -> bool {
+        user.limits.concurrent_invocations.is_some() || self.config.concurrent_invocations.is_some()
     }
 
     /// Refuses an invoke while `active` activations of the namespace are in flight at the limit.
     pub fn check_concurrency(&self, user: &Identity, active: u64) -> Result<(), ApiError> {
-        let allowed = user
+        let Some(allowed) = user
             .limits
             .concurrent_invocations
-            .unwrap_or(self.config.concurrent_invocations);
+            .or(self.config.concurrent_invocations)
+        else {
+            return Ok(());
+        };
         if active < allowed {
             Ok(())
         } else {
@@ -140,11 +149,14 @@ impl Throttles {
 
     /// Counts a trigger fire of `user`'s against its per-minute limit.
     pub fn check_fire(&self, user: &Identity) -> Result<(), ApiError> {
-        let allowed = user
+        match user
             .limits
             .fires_per_minute
-            .unwrap_or(self.config.fires_per_minute);
-        self.fires.check(user.namespace.as_str(), allowed)
+            .or(self.config.fires_per_minute)
+        {
+            Some(allowed) => self.fires.check(user.namespace.as_str(), allowed),
+            None => Ok(()),
+        }
     }
 }
 
@@ -166,9 +178,9 @@ mod tests {
     #[test]
     fn rates_count_per_minute_with_openwhisk_words() {
         let t = Throttles::new(ThrottleConfig {
-            invocations_per_minute: 2,
-            concurrent_invocations: 1,
-            fires_per_minute: 1,
+            invocations_per_minute: Some(2),
+            concurrent_invocations: Some(1),
+            fires_per_minute: Some(1),
         });
         let u = user(UserLimits::default());
         assert!(t.check_invoke_rate(&u).is_ok());
@@ -194,6 +206,19 @@ mod tests {
         });
         assert!(t.check_invoke_rate(&own).is_ok());
         assert!(t.check_concurrency(&own, 4).is_ok());
-        assert_eq!(t.limits_of(&own), (100, 5, 1));
+        assert_eq!(t.limits_of(&own), (Some(100), Some(5), Some(1)));
+    }
+
+    #[test]
+    fn unset_throttles_do_not_limit() {
+        let t = Throttles::new(ThrottleConfig::default());
+        let u = user(UserLimits::default());
+        for _ in 0..1000 {
+            assert!(t.check_invoke_rate(&u).is_ok());
+            assert!(t.check_fire(&u).is_ok());
+        }
+        assert!(!t.limits_concurrency(&u));
+        assert!(t.check_concurrency(&u, 1_000_000).is_ok());
+        assert!(t.invokes.counts.lock().is_empty());
     }
 }
