@@ -266,7 +266,7 @@ pub(crate) async fn start_activation(
     let content = merge_params(&resolved.defaults, &[], payload)?;
     let action = &resolved.action;
     let balancer = inner.balancers.resolve(action);
-    if inner.config.journal.journals(false) {
+    let pending = if inner.config.journal.journals(false) {
         let pending = PendingActivation {
             activation_id: id,
             namespace: user.namespace.to_string(),
@@ -279,7 +279,10 @@ pub(crate) async fn start_activation(
             cause: Some(cause),
         };
         inner.activations.journal(&pending).await?;
-    }
+        Some(pending)
+    } else {
+        None
+    };
     let msg = ActivationMessage {
         version: MESSAGE_VERSION,
         transid: tid.as_str().to_owned(),
@@ -296,8 +299,24 @@ pub(crate) async fn start_activation(
         load_balancer: balancer.name().to_owned(),
         extra_annotations: resolved.extra_annotations.clone(),
     };
-    // Dropping the completion does not cancel the activation.
-    drop(balancer.publish(action.clone(), msg).await?);
+    match balancer.publish(action.clone(), msg).await {
+        // Dropping the completion does not cancel the activation.
+        Ok(completion) => drop(completion),
+        Err(e) => {
+            if let Some(pending) = pending {
+                // Close the journal entry: this activation will never run.
+                let record = record_for(
+                    pending,
+                    Some(&action.limits),
+                    ActivationResponse::whisk_error(e.to_string()),
+                );
+                if let Err(se) = inner.activations.store(&record).await {
+                    tracing::error!(%tid, activation = %id, "could not record the failed dispatch: {se}");
+                }
+            }
+            return Err(e.into());
+        }
+    }
     Ok(id)
 }
 
