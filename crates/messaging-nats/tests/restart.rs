@@ -76,7 +76,9 @@ impl Server {
         }
     }
 
-    /// Starts nats-server as scripts/services does, in its own session so it outlives the test.
+    /// Starts nats-server as scripts/services does, in its own session so it outlives the test
+    /// (never waited for on purpose: it is the shared test server, left running).
+    #[allow(clippy::zombie_processes)]
     fn start(&self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
