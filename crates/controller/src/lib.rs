@@ -54,6 +54,15 @@
 //!   and 60 fires per minute and 30 concurrent activations: Whirl's throughput is not capped by
 //!   default, and an unset throttle costs the invoke path nothing. The 429s and their messages
 //!   are OpenWhisk's.
+//! - Where the OpenWhisk API features differ from OpenWhisk's controller:
+//!   - an action started by a rule records the trigger activation as its `cause` (OpenWhisk
+//!     posts it over HTTP and leaves `cause` out); the fire's payload reaches it without
+//!     OpenWhisk's newer `__ow_headers` field;
+//!   - trigger feeds (the `feed` annotation's lifecycle calls) are not run;
+//!   - per-namespace action limit ranges come from `[controller.namespace_limits]`, not from the
+//!     subject document (whose limits hold the three throttles);
+//!   - sequences and compositions started with a blocking invoke are journaled like
+//!     non-blocking ones only when the journal mode journals blocking invokes.
 //! - The action cache holds whole actions, code included (the balancer hands them to the
 //!   invoker); a write epoch keeps fills that raced with this controller's own writes out of it.
 //!
