@@ -80,6 +80,7 @@ pub enum LogStoreConfig {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum MessagingConfig {
     Memory(whirl_messaging_memory::MemoryMessagingConfig),
+    Nats(whirl_messaging_nats::NatsMessagingConfig),
 }
 
 /// `[store]`: entities, activations and subjects.
@@ -242,7 +243,10 @@ pub async fn run_standalone(
 
     let LoadBalancerConfig::Lean(_) = &cfg.load_balancer;
     let lb: Arc<dyn LoadBalancer> = Arc::new(whirl_lb_lean::LeanBalancer::new("lean", invoker));
-    let MessagingConfig::Memory(_) = &cfg.messaging; // the lean balancer needs no bus
+    // The lean balancer needs no bus; `nats` serves the distributed deployment.
+    if let MessagingConfig::Nats(_) = &cfg.messaging {
+        warn!("[messaging] type = \"nats\" is not used by the standalone server");
+    }
 
     let controller = whirl_controller::Controller::new(whirl_controller::ControllerDeps {
         entities,
@@ -338,5 +342,25 @@ mod tests {
             .unwrap_err()
         );
         assert!(e.contains("frobnicate"), "{e}");
+    }
+
+    #[test]
+    fn nats_messaging_config_parses() {
+        let c = Config::from_sources(Some(
+            "[messaging]\ntype = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\nack_wait_ms = 10000\n",
+        ))
+        .unwrap();
+        let MessagingConfig::Nats(n) = &c.messaging else {
+            panic!("not nats messaging: {:?}", c.messaging);
+        };
+        assert_eq!(n.url, "nats://127.0.0.1:4222");
+        assert_eq!(n.ack_wait_ms, 10_000);
+        assert_eq!(n.prefix, "whirl");
+        let printed = c.to_toml().unwrap();
+        assert!(printed.contains("type = \"nats\""), "{printed}");
+        assert!(Config::from_sources(Some(
+            "[messaging]\ntype = \"nats\"\nurl = \"nats://h:1\"\nbogus = 1\n"
+        ))
+        .is_err());
     }
 }
