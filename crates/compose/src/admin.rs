@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use whirl_model::{EntityName, UserLimits};
-use whirl_spi::{SubjectRecord, SubjectStore};
+use whirl_spi::SubjectRecord;
 
 use crate::{Config, StoreConfig};
 
@@ -25,14 +25,12 @@ pub struct NewNamespace {
     pub limits: UserLimits,
 }
 
-async fn open(cfg: &Config, data_dir: &Path) -> anyhow::Result<whirl_store_sqlite::SqliteStore> {
-    let StoreConfig::Sqlite(store_cfg) = &cfg.store;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let path = store_cfg.path_in(data_dir);
-    whirl_store_sqlite::SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("cannot open the store at {}", path.display()))
+async fn open(cfg: &Config, data_dir: &Path) -> anyhow::Result<crate::OpenStore> {
+    if let StoreConfig::Sqlite(_) = &cfg.store {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    }
+    crate::OpenStore::open(&cfg.store, data_dir).await
 }
 
 /// Creates a namespace with its subject and credentials; returns `(uuid, key)`.

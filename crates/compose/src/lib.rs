@@ -88,6 +88,68 @@ pub enum MessagingConfig {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum StoreConfig {
     Sqlite(whirl_store_sqlite::SqliteStoreConfig),
+    Postgres(whirl_store_postgres::PostgresStoreConfig),
+}
+
+/// The opened store of either kind: subjects through `Deref` (for `whirl admin`), the three
+/// SPIs through [`OpenStore::spis`], and [`OpenStore::close`] at shutdown.
+pub(crate) enum OpenStore {
+    Sqlite(Arc<whirl_store_sqlite::SqliteStore>),
+    Postgres(Arc<whirl_store_postgres::PostgresStore>),
+}
+
+impl OpenStore {
+    /// Opens the configured store (a SQLite file defaults into `data_dir`).
+    pub(crate) async fn open(cfg: &StoreConfig, data_dir: &Path) -> anyhow::Result<Self> {
+        Ok(match cfg {
+            StoreConfig::Sqlite(store_cfg) => {
+                let db_path = store_cfg.path_in(data_dir);
+                OpenStore::Sqlite(Arc::new(
+                    whirl_store_sqlite::SqliteStore::open(&db_path)
+                        .await
+                        .with_context(|| {
+                            format!("cannot open the store at {}", db_path.display())
+                        })?,
+                ))
+            }
+            StoreConfig::Postgres(store_cfg) => OpenStore::Postgres(Arc::new(
+                whirl_store_postgres::PostgresStore::open(store_cfg)
+                    .await
+                    .context("cannot open the PostgreSQL store")?,
+            )),
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn spis(
+        &self,
+    ) -> (
+        Arc<dyn EntityStore>,
+        Arc<dyn ActivationStore>,
+        Arc<dyn SubjectStore>,
+    ) {
+        match self {
+            OpenStore::Sqlite(s) => (s.clone(), s.clone(), s.clone()),
+            OpenStore::Postgres(s) => (s.clone(), s.clone(), s.clone()),
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            OpenStore::Sqlite(s) => s.close().await,
+            OpenStore::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+impl std::ops::Deref for OpenStore {
+    type Target = dyn SubjectStore;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            OpenStore::Sqlite(s) => &**s,
+            OpenStore::Postgres(s) => &**s,
+        }
+    }
 }
 
 /// `[auth]`.
@@ -188,16 +250,8 @@ pub async fn run_standalone(
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
 
-    let StoreConfig::Sqlite(store_cfg) = &cfg.store;
-    let db_path = store_cfg.path_in(&data_dir);
-    let store = Arc::new(
-        whirl_store_sqlite::SqliteStore::open(&db_path)
-            .await
-            .with_context(|| format!("cannot open the store at {}", db_path.display()))?,
-    );
-    let entities: Arc<dyn EntityStore> = store.clone();
-    let activations: Arc<dyn ActivationStore> = store.clone();
-    let subjects: Arc<dyn SubjectStore> = store.clone();
+    let store = OpenStore::open(&cfg.store, &data_dir).await?;
+    let (entities, activations, subjects) = store.spis();
     whirl_auth_basic::ensure_well_known(subjects.as_ref()).await?;
 
     let AuthConfig::Basic(auth_cfg) = &cfg.auth;
@@ -307,6 +361,31 @@ mod tests {
         // Printing and re-reading gives the same config.
         let again = Config::from_sources(Some(&c.to_toml().unwrap())).unwrap();
         assert_eq!(again.to_toml().unwrap(), c.to_toml().unwrap());
+    }
+
+    #[test]
+    fn postgres_store_config_parses_and_prints() {
+        let c = Config::from_sources(Some(
+            "[store]\ntype = \"postgres\"\nurl = \"postgres://u:p@db:5432/whirl\"\nmax_connections = 8\n",
+        ))
+        .unwrap();
+        let StoreConfig::Postgres(pg) = &c.store else {
+            panic!("not a postgres store: {:?}", c.store);
+        };
+        assert_eq!(pg.url, "postgres://u:p@db:5432/whirl");
+        assert_eq!(pg.max_connections, 8);
+        assert_eq!(pg.schema, None);
+        // `whirl config print` shows it, and what it prints reads back the same.
+        let printed = c.to_toml().unwrap();
+        assert!(printed.contains("type = \"postgres\""), "{printed}");
+        let again = Config::from_sources(Some(&printed)).unwrap();
+        assert_eq!(again.to_toml().unwrap(), printed);
+        // The url is required and unknown keys are refused.
+        assert!(Config::from_sources(Some("[store]\ntype = \"postgres\"\n")).is_err());
+        assert!(Config::from_sources(Some(
+            "[store]\ntype = \"postgres\"\nurl = \"postgres://x\"\npath = \"x\"\n"
+        ))
+        .is_err());
     }
 
     #[test]

@@ -17,9 +17,11 @@
 //!   writes in the same millisecond, so lists are a total order (`updated`, then that sequence;
 //!   activations: `start`, then a store sequence, later first). A `limit` of 0 means no limit.
 //!
-//! **Failures and recovery.** Nothing in this crate retries: a write whose connection dies may or
-//! may not have committed, and only the caller knows whether repeating it is safe (`store` is —
-//! first record wins; an entity `Create` is not). Every failure to reach the server (connection
+//! **Failures and recovery.** Where retries happen: within one call, sqlx's pool keeps trying to
+//! open a connection (with its own backoff) until [`PostgresStoreConfig::acquire_timeout_ms`];
+//! beyond that nothing in this crate retries: a write whose connection dies may or may not have
+//! committed, and only the caller knows whether repeating it is safe (`store` is — first record
+//! wins; an entity `Create` is not). Every failure to reach the server (connection
 //! refused while PostgreSQL restarts, a connection it closed, no connection within
 //! [`PostgresStoreConfig::acquire_timeout_ms`]) comes back as [`StoreError::Backend`]. The pool
 //! heals itself: connections are checked before they are handed out (`test_before_acquire`), so
