@@ -598,6 +598,8 @@ enum Inbox {
     PullOver,
     /// No JetStream answered the pull request (server restarting, consumer missing).
     NoResponders,
+    /// The server refused or cut the pull request (409 and the like): pull again after a pause.
+    Refused,
     Ignored,
 }
 
@@ -620,7 +622,8 @@ impl NatsConsumer {
                 return Inbox::NoResponders;
             }
             if status != StatusCode::TIMEOUT && status != StatusCode::NOT_FOUND {
-                tracing::debug!(?status, description = ?m.description, "pull request ended");
+                tracing::debug!(?status, description = ?m.description, "pull request refused");
+                return Inbox::Refused;
             }
             return Inbox::PullOver;
         }
@@ -725,6 +728,10 @@ impl Consumer for NatsConsumer {
                             no_responders = true;
                             // JetStream may still be starting after a reconnection: back off.
                             let pause = Instant::now() + Duration::from_millis(200);
+                            tokio::time::sleep_until(pause.min(deadline)).await;
+                        }
+                        Inbox::Refused => {
+                            let pause = Instant::now() + Duration::from_millis(100);
                             tokio::time::sleep_until(pause.min(deadline)).await;
                         }
                         Inbox::Message | Inbox::PullOver | Inbox::Ignored => {}
