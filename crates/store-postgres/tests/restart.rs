@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use whirl_spi::{Collection, EntityStore, PutMode, StoreError};
-use whirl_store_postgres::PostgresStore;
 
 fn pg_version() -> String {
     let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
@@ -80,48 +79,47 @@ async fn the_pool_recovers_after_postgres_restarts() {
     let mut cfg = common::fresh_config();
     cfg.acquire_timeout_ms = 2_000;
     cfg.min_connections = 2;
-    let store = PostgresStore::open(&cfg).await.unwrap();
-    let put = |name: &'static str| {
-        let s = store.clone();
-        async move {
-            s.put(Collection::Actions, "ns", name, &json!({}), PutMode::Create)
-                .await
-        }
-    };
-    put("before").await.expect("first operation");
+    common::with_store_config(cfg, |store, _| async move {
+        let put = |name: &'static str| {
+            let s = store.clone();
+            async move {
+                s.put(Collection::Actions, "ns", name, &json!({}), PutMode::Create)
+                    .await
+            }
+        };
+        put("before").await.expect("first operation");
 
-    let guard = Restart;
-    cluster("stop");
-    // Down: a call fails with a backend error, promptly (the acquire timeout), never hangs.
-    let started = Instant::now();
-    let r = tokio::time::timeout(Duration::from_secs(10), put("during")).await;
-    assert!(matches!(r, Ok(Err(StoreError::Backend(_)))), "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(5));
+        let guard = Restart;
+        cluster("stop");
+        // Down: a call fails with a backend error, promptly (the acquire timeout), never hangs.
+        let started = Instant::now();
+        let r = tokio::time::timeout(Duration::from_secs(10), put("during")).await;
+        assert!(matches!(r, Ok(Err(StoreError::Backend(_)))), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
 
-    // Back after longer than one acquire timeout, so the first retry fails too (sqlx keeps
-    // trying to connect, with its own backoff, only within one call's acquire timeout); the
-    // caller's retries with backoff then get through on the same store.
-    let starter = tokio::task::spawn_blocking(|| {
-        std::thread::sleep(Duration::from_millis(3_000));
-        cluster("start");
-    });
-    let (r, attempts) = with_backoff(Duration::from_secs(30), || put("after")).await;
-    starter.await.unwrap();
-    drop(guard);
-    r.expect("the store works again once PostgreSQL is back");
-    assert!(
-        attempts > 1,
-        "the server was still down at the first attempt"
-    );
-    let d = store
-        .get(Collection::Actions, "ns", "before")
-        .await
-        .unwrap();
-    assert!(
-        d.is_some(),
-        "data written before the restart is still there"
-    );
-
-    store.close().await;
-    common::drop_schema(&cfg).await;
+        // Back after longer than one acquire timeout, so the first retry fails too (sqlx keeps
+        // trying to connect, with its own backoff, only within one call's acquire timeout); the
+        // caller's retries with backoff then get through on the same store.
+        let starter = tokio::task::spawn_blocking(|| {
+            std::thread::sleep(Duration::from_millis(3_000));
+            cluster("start");
+        });
+        let (r, attempts) = with_backoff(Duration::from_secs(30), || put("after")).await;
+        starter.await.unwrap();
+        drop(guard);
+        r.expect("the store works again once PostgreSQL is back");
+        assert!(
+            attempts > 1,
+            "the server was still down at the first attempt"
+        );
+        let d = store
+            .get(Collection::Actions, "ns", "before")
+            .await
+            .unwrap();
+        assert!(
+            d.is_some(),
+            "data written before the restart is still there"
+        );
+    })
+    .await;
 }

@@ -48,7 +48,15 @@ where
     F: FnOnce(PostgresStore, PostgresStoreConfig) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let cfg = fresh_config();
+    with_store_config(fresh_config(), test).await;
+}
+
+/// [`with_store`] with a given config (its schema is dropped afterwards).
+pub async fn with_store_config<F, Fut>(cfg: PostgresStoreConfig, test: F)
+where
+    F: FnOnce(PostgresStore, PostgresStoreConfig) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let store = PostgresStore::open(&cfg)
         .await
         .unwrap_or_else(|e| panic!("opening the store on {}: {e}", cfg.url));
