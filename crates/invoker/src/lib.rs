@@ -164,34 +164,22 @@ impl Invoker {
         let kind = match inner.deps.manifest.resolve(action.kind()) {
             Ok(k) => k.clone(),
             Err(_) => {
-                let now = whirl_model::time::now_ms();
-                return self.record(
+                return self.failed_before_run(
                     action,
                     msg,
-                    now,
-                    now,
-                    None,
                     ActivationResponse::developer_error(format!(
                         "The action's kind '{}' is not supported by this invoker.",
                         action.kind()
                     )),
-                    Vec::new(),
-                    false,
                 );
             }
         };
         let memory = action.limits.memory;
         if memory > inner.pool.user_memory_mb() {
-            let now = whirl_model::time::now_ms();
-            return self.record(
+            return self.failed_before_run(
                 action,
                 msg,
-                now,
-                now,
-                None,
                 ActivationResponse::whisk_error(messages::PROVISION_FAILED),
-                Vec::new(),
-                false,
             );
         }
         let key = WarmKey {
@@ -228,7 +216,6 @@ impl Invoker {
                 }
                 Err(e) => {
                     inner.pool.cancel_reservation(memory);
-                    let now = whirl_model::time::now_ms();
                     let response = match e {
                         ContainerError::UserStartup(m) => ActivationResponse::developer_error(m),
                         ContainerError::Startup(m) => ActivationResponse::whisk_error(m),
@@ -237,7 +224,7 @@ impl Invoker {
                             ActivationResponse::whisk_error(messages::PROVISION_FAILED)
                         }
                     };
-                    return self.record(action, msg, now, now, None, response, Vec::new(), false);
+                    return self.failed_before_run(action, msg, response);
                 }
             },
         };
@@ -263,16 +250,10 @@ impl Invoker {
                     warn!(container = slot.container.id(), error = %e, "resume failed");
                     drop(suspended);
                     self.destroy(slot).await;
-                    let now = whirl_model::time::now_ms();
-                    return self.record(
+                    return self.failed_before_run(
                         action,
                         msg,
-                        now,
-                        now,
-                        None,
                         ActivationResponse::whisk_error(messages::PROVISION_FAILED),
-                        Vec::new(),
-                        false,
                     );
                 }
                 *suspended = false;
@@ -428,6 +409,17 @@ impl Invoker {
                 Vec::new()
             }
         }
+    }
+
+    /// The record of an activation that ended before its action ran (duration 0, no logs).
+    fn failed_before_run(
+        &self,
+        action: &Action,
+        msg: &ActivationMessage,
+        response: ActivationResponse,
+    ) -> Activation {
+        let now = whirl_model::time::now_ms();
+        self.record(action, msg, now, now, None, response, Vec::new(), false)
     }
 
     #[allow(clippy::too_many_arguments)]

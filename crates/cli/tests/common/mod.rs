@@ -270,3 +270,40 @@ pub fn repo_root() -> PathBuf {
         .canonicalize()
         .unwrap()
 }
+
+/// Runs one of the scripts in tests/npm (which use the published `openwhisk` npm client) against
+/// a fresh platform, installing the client first if needed; panics with both outputs and the
+/// platform's log unless the script succeeds. Returns its stdout.
+pub async fn run_npm_client_script(script: &str) -> String {
+    let dir = repo_root().join("crates/cli/tests/npm");
+    if !dir.join("node_modules/openwhisk").exists() {
+        let st = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for this test");
+        assert!(st.success(), "npm install failed");
+    }
+    let p = Platform::start("").await;
+    let host = p.url("");
+    let script = script.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .current_dir(dir)
+            .env("WHIRL_APIHOST", host)
+            .env("WHIRL_AUTH", format!("{}:{}", GUEST.0, GUEST.1))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "npm client failed:\n{stdout}\n{stderr}\nplatform log:\n{}",
+        p.log_text()
+    );
+    stdout
+}
