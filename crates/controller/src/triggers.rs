@@ -146,15 +146,25 @@ pub(crate) async fn list_triggers(
     .await
 }
 
+/// A stored trigger or rule with its revision, if present.
+async fn get_doc<T: serde::de::DeserializeOwned>(
+    inner: &Inner,
+    c: Collection,
+    ns: &str,
+    name: &str,
+) -> Result<Option<(T, u64)>, ApiError> {
+    match inner.entities.get(c, ns, name).await? {
+        Some(doc) => Ok(Some(parse(doc)?)),
+        None => Ok(None),
+    }
+}
+
 async fn get_trigger_doc(
     inner: &Inner,
     ns: &str,
     name: &str,
 ) -> Result<Option<(Trigger, u64)>, ApiError> {
-    match inner.entities.get(Collection::Triggers, ns, name).await? {
-        Some(doc) => Ok(Some(parse(doc)?)),
-        None => Ok(None),
-    }
+    get_doc(inner, Collection::Triggers, ns, name).await
 }
 
 /// `GET /namespaces/{ns}/triggers/{name}`.
@@ -462,10 +472,7 @@ async fn get_rule_doc(
     ns: &str,
     name: &str,
 ) -> Result<Option<(Rule, u64)>, ApiError> {
-    match inner.entities.get(Collection::Rules, ns, name).await? {
-        Some(doc) => Ok(Some(parse(doc)?)),
-        None => Ok(None),
-    }
+    get_doc(inner, Collection::Rules, ns, name).await
 }
 
 /// `GET /namespaces/{ns}/rules/{name}`: the rule with its status.
