@@ -24,12 +24,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 use whirl_model::error::messages;
 use whirl_model::manifest::RuntimeKind;
 use whirl_model::{
-    Action, Activation, ActivationMessage, ActivationResponse, Params, RuntimeManifest, StatusCode,
+    Action, Activation, ActivationMessage, ActivationResponse, RuntimeManifest, StatusCode,
 };
 use whirl_runtime_client::{InitFailureKind, RuntimeClient};
 use whirl_spi::{
@@ -434,44 +433,9 @@ impl Invoker {
         logs: Vec<String>,
         timed_out: bool,
     ) -> Activation {
-        let mut annotations = Params(Vec::with_capacity(8 + msg.extra_annotations.len()));
-        annotations.put("path", Value::String(path_of(action)));
-        annotations.put("waitTime", json!(start.saturating_sub(msg.received_at_ms)));
-        annotations.put("kind", Value::String(action.kind().to_string()));
-        annotations.put("timeout", Value::Bool(timed_out));
-        annotations.put(
-            "limits",
-            json!({
-                "timeout": action.limits.timeout,
-                "memory": action.limits.memory,
-                "logs": action.limits.logs,
-                "concurrency": action.limits.concurrency,
-            }),
-        );
-        if let Some(i) = init_ms {
-            annotations.put("initTime", json!(i));
-        }
-        if !msg.load_balancer.is_empty() {
-            annotations.put("loadBalancer", Value::String(msg.load_balancer.clone()));
-        }
-        for (k, v) in &msg.extra_annotations {
-            annotations.put(k.clone(), v.clone());
-        }
-        Activation {
-            namespace: msg.user.namespace.to_string(),
-            name: action.name.clone(),
-            version: action.version.clone(),
-            subject: msg.user.subject.clone(),
-            activation_id: msg.activation_id,
-            start,
-            end,
-            duration: Some(end.saturating_sub(start)),
-            publish: false,
-            cause: msg.cause,
-            response,
-            logs,
-            annotations,
-        }
+        whirl_model::message::activation_record(
+            action, msg, start, end, init_ms, response, logs, timed_out,
+        )
     }
 
     async fn create(
@@ -633,10 +597,6 @@ async fn janitor(inner: std::sync::Weak<Inner>) {
             }
         }
     }
-}
-
-fn path_of(action: &Action) -> String {
-    format!("{}/{}", action.namespace, action.name)
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {

@@ -244,6 +244,10 @@ impl Consumer for MemoryConsumer {
         self.unacked.remove(&id);
         Ok(())
     }
+
+    fn set_max_peek(&mut self, max_peek: usize) {
+        self.max_peek = max_peek;
+    }
 }
 
 impl Drop for MemoryConsumer {

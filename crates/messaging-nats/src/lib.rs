@@ -200,7 +200,11 @@ impl Shared {
         }
     }
 
-    async fn ensure_stream(&self, topic: &str) -> Result<(), MessagingError> {
+    async fn ensure_stream(
+        &self,
+        topic: &str,
+        max_age: Option<Duration>,
+    ) -> Result<(), MessagingError> {
         if topic.is_empty() {
             return Err(MessagingError::Other("empty topic name".into()));
         }
@@ -219,6 +223,7 @@ impl Shared {
                 retention: stream::RetentionPolicy::Interest,
                 storage: stream::StorageType::File,
                 num_replicas: self.config.replicas,
+                max_age: max_age.unwrap_or_default(),
                 ..Default::default()
             };
             match self.js.get_or_create_stream(cfg).await {
@@ -434,7 +439,16 @@ impl Messaging for NatsMessaging {
     }
 
     async fn ensure_topic(&self, topic: &str) -> Result<(), MessagingError> {
-        self.shared.ensure_stream(topic).await
+        self.shared.ensure_stream(topic, None).await
+    }
+
+    /// A stream with `max_age`: JetStream drops older messages even under interest retention.
+    async fn ensure_transient_topic(
+        &self,
+        topic: &str,
+        max_age: Duration,
+    ) -> Result<(), MessagingError> {
+        self.shared.ensure_stream(topic, Some(max_age)).await
     }
 
     fn producer(&self) -> Arc<dyn Producer> {
@@ -455,7 +469,7 @@ impl Messaging for NatsMessaging {
         if group.is_empty() {
             return Err(MessagingError::Other("empty group name".into()));
         }
-        self.shared.ensure_stream(topic).await?;
+        self.shared.ensure_stream(topic, None).await?;
         let durable = self.shared.ensure_consumer(topic, group, max_peek).await?;
         let inbox = self.shared.client.new_inbox();
         let sub = self
@@ -790,6 +804,11 @@ impl Consumer for NatsConsumer {
                 Err(_) => return Err(unavailable("acknowledgement timed out")),
             }
         }
+    }
+    /// Lowers (or raises) the member's own window; the group's server-side `max_ack_pending`
+    /// stays as created (an upper bound for the whole group).
+    fn set_max_peek(&mut self, max_peek: usize) {
+        self.max_peek = max_peek;
     }
 }
 

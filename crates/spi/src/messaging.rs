@@ -42,6 +42,19 @@ pub trait Messaging: Send + Sync + 'static {
     /// Creates a topic if it does not exist.
     async fn ensure_topic(&self, topic: &str) -> Result<(), MessagingError>;
 
+    /// Creates a topic whose messages are dropped once older than `max_age`, acknowledged or
+    /// not: news that is worthless when old (health pings, cache invalidations), so a group whose
+    /// members are gone for good does not keep them forever. Implementations without persistence
+    /// may treat it as [`Messaging::ensure_topic`].
+    async fn ensure_transient_topic(
+        &self,
+        topic: &str,
+        max_age: Duration,
+    ) -> Result<(), MessagingError> {
+        let _ = max_age;
+        self.ensure_topic(topic).await
+    }
+
     /// A producer; cheap to call, producers may be shared.
     fn producer(&self) -> std::sync::Arc<dyn Producer>;
 
@@ -68,4 +81,10 @@ pub trait Consumer: Send + 'static {
 
     /// Acknowledges a delivery: it will not be delivered again.
     async fn ack(&mut self, id: u64) -> Result<(), MessagingError>;
+
+    /// Changes how many unacknowledged messages this consumer may hold (at least 0). A consumer
+    /// that acknowledges a message when it *starts* working on it (an invoker) lowers its window
+    /// by the work it has in progress, so it still pulls no more than it can run. Messages
+    /// already requested from the backend before the change may still arrive.
+    fn set_max_peek(&mut self, max_peek: usize);
 }

@@ -86,6 +86,7 @@ pub async fn messaging(m: &dyn Messaging) {
     late_group_sees_only_later_messages(m).await;
     group_members_share(m).await;
     max_peek_back_pressure(m).await;
+    window_follows_set_max_peek(m).await;
     redelivery_after_drop(m).await;
     acknowledged_not_redelivered(m).await;
     peek_timeout_and_wakeup(m).await;
@@ -217,6 +218,36 @@ async fn group_members_share(m: &dyn Messaging) {
         "group sharing: nothing left after all were acknowledged",
     )
     .await;
+}
+
+/// A consumer that acknowledges on start and lowers its window by the work in progress (the
+/// invoker's feed) holds no more than the window it set.
+async fn window_follows_set_max_peek(m: &dyn Messaging) {
+    let topic = unique_prefix("window");
+    m.ensure_topic(&topic).await.expect("ensure_topic failed");
+    let mut c = m.consumer(&topic, "g", 3).await.expect("consumer");
+    let p = m.producer();
+    for i in 0..6 {
+        p.send(&topic, msg(i)).await.expect("send failed");
+    }
+    let first = collect(c.as_mut(), 3, "set_max_peek: the initial window").await;
+    for d in &first {
+        c.ack(d.id).await.expect("ack failed");
+    }
+    // Three messages are acknowledged but still "running": the window is 0.
+    c.set_max_peek(0);
+    expect_nothing(c.as_mut(), "set_max_peek(0): nothing more is handed out").await;
+    c.set_max_peek(1);
+    let one = collect(c.as_mut(), 1, "set_max_peek(1): one more").await;
+    assert_eq!(payloads(&one), vec![msg(3)], "ordering under set_max_peek");
+    expect_nothing(c.as_mut(), "set_max_peek(1): exactly one more").await;
+    c.ack(one[0].id).await.expect("ack failed");
+    c.set_max_peek(3);
+    let rest = collect(c.as_mut(), 2, "set_max_peek(3): the rest").await;
+    assert_eq!(payloads(&rest), vec![msg(4), msg(5)], "ordering under set_max_peek");
+    for d in rest {
+        c.ack(d.id).await.expect("ack failed");
+    }
 }
 
 async fn max_peek_back_pressure(m: &dyn Messaging) {
