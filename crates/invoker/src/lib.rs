@@ -16,6 +16,7 @@
 //! The invoker depends only on the model and the SPI traits; the composition root hands it a
 //! container factory, a log store and an activation store.
 
+pub mod feed;
 pub mod payload;
 pub mod pool;
 
@@ -156,6 +157,30 @@ impl Invoker {
             }
         });
         activation
+    }
+
+    /// Runs one activation and returns once its record is stored (retrying the store with
+    /// backoff while it is unavailable), so a caller may acknowledge it afterwards. Returns the
+    /// stored record: if another component stored one first (a controller that gave this invoker
+    /// up for dead), that one.
+    pub async fn run_and_store(&self, action: Arc<Action>, msg: ActivationMessage) -> Activation {
+        let activation = self.execute(&action, &msg).await;
+        whirl_spi::store::store_with_retry(self.inner.deps.activations.as_ref(), activation).await
+    }
+
+    /// The activation store records are written to.
+    pub fn activations(&self) -> &Arc<dyn ActivationStore> {
+        &self.inner.deps.activations
+    }
+
+    /// The record of an activation that ends without running (e.g. its action cannot be read).
+    pub fn record_failure(
+        &self,
+        action: &Action,
+        msg: &ActivationMessage,
+        response: ActivationResponse,
+    ) -> Activation {
+        self.failed_before_run(action, msg, response)
     }
 
     async fn execute(&self, action: &Arc<Action>, msg: &ActivationMessage) -> Activation {

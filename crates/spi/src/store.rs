@@ -226,3 +226,32 @@ pub trait SubjectStore: Send + Sync + 'static {
     async fn list_subjects(&self) -> Result<Vec<SubjectRecord>, StoreError>;
     async fn delete_subject(&self, namespace: &str) -> Result<bool, StoreError>;
 }
+
+/// Stores a record, retrying with capped exponential backoff while the store fails, and returns
+/// the record that is stored (the first one for its id wins). Gives up only if the store keeps
+/// failing for about ten minutes, and then says so loudly.
+pub async fn store_with_retry(store: &dyn ActivationStore, activation: Activation) -> Activation {
+    let mut pause = std::time::Duration::from_millis(50);
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        match store.store(&activation).await {
+            Ok(StoreOutcome::Stored) => return activation,
+            Ok(StoreOutcome::AlreadyStored) => {
+                let ns = activation.namespace.clone();
+                return match store.get(&ns, &activation.activation_id).await {
+                    Ok(Some(stored)) => stored,
+                    _ => activation,
+                };
+            }
+            Err(e) if tokio::time::Instant::now() < give_up => {
+                tracing::warn!(activation = %activation.activation_id, error = %e, retry_in_ms = pause.as_millis() as u64, "could not store the activation record; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => {
+                tracing::error!(activation = %activation.activation_id, error = %e, "giving up storing the activation record");
+                return activation;
+            }
+        }
+    }
+}
