@@ -2,6 +2,7 @@
 //! over to the composition root (`whirl-compose`) or to the in-container runtime (`whirl-runtime`).
 //!
 //! - `whirl standalone`: the whole platform in one process on 127.0.0.1:3233.
+//! - `whirl controller`, `whirl invoker`: the processes of a distributed deployment.
 //! - `whirl config print`: the effective configuration.
 //! - `whirl runtime` (hidden): the action runtime a container factory starts inside each container.
 
@@ -29,6 +30,14 @@ struct Cli {
 enum Command {
     /// Run the whole platform (controller and invoker) in this process with embedded defaults.
     Standalone(StandaloneArgs),
+    /// Run a controller of a distributed deployment: the REST API and the load balancers, joined
+    /// to invokers by the configured messaging (`[messaging] type = "nats"`) and store
+    /// (`[store] type = "postgres"`), with `[load_balancer] type = "sharding"`.
+    Controller(StandaloneArgs),
+    /// Run an invoker of a distributed deployment: it takes activations from its bus topic
+    /// (`invoker<index>`), runs them in containers and stores their records. Its id and index come
+    /// from `[invoker]` (`--id` overrides).
+    Invoker(InvokerArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -54,6 +63,20 @@ struct StandaloneArgs {
     bind: Option<String>,
     /// Where Whirl keeps its database and containers' files
     /// (default: $XDG_DATA_HOME/whirl or ~/.local/share/whirl).
+    #[arg(short, long, env = "WHIRL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A TOML config file; its sections replace the built-in defaults.
+    #[arg(short, long, env = "WHIRL_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct InvokerArgs {
+    /// The invoker's stable id (overrides `[invoker] id`); its index defaults to the id's
+    /// trailing number.
+    #[arg(long)]
+    id: Option<String>,
+    /// Where the invoker keeps its containers' files.
     #[arg(short, long, env = "WHIRL_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// A TOML config file; its sections replace the built-in defaults.
@@ -97,13 +120,36 @@ fn main() -> anyhow::Result<()> {
             print!("{}", cfg.to_toml()?);
             Ok(())
         }
-        Command::Standalone(args) => standalone(args),
+        Command::Standalone(args) => standalone(args, Server::Standalone),
+        Command::Controller(args) => standalone(args, Server::Controller),
+        Command::Invoker(args) => invoker(args),
         Command::Admin(args) => admin::run(args),
         Command::Client(c) => client::run(c, <Cli as clap::CommandFactory>::command),
     }
 }
 
-fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
+enum Server {
+    Standalone,
+    Controller,
+}
+
+fn invoker(args: InvokerArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let mut cfg = whirl_compose::Config::load(args.config.as_deref())?;
+    if let Some(id) = args.id {
+        cfg.invoker.id = id;
+    }
+    let data_dir = match args.data_dir {
+        Some(d) => d,
+        None => whirl_compose::default_data_dir()?.join(&cfg.invoker.id),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(whirl_compose::run_invoker(cfg, data_dir, shutdown_signal()))
+}
+
+fn standalone(args: StandaloneArgs, server: Server) -> anyhow::Result<()> {
     init_tracing();
     let mut cfg = whirl_compose::Config::load(args.config.as_deref())?;
     if let Some(p) = args.port {
@@ -119,11 +165,18 @@ fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(whirl_compose::run_standalone(
-        cfg,
-        data_dir,
-        shutdown_signal(),
-    ))
+    match server {
+        Server::Standalone => runtime.block_on(whirl_compose::run_standalone(
+            cfg,
+            data_dir,
+            shutdown_signal(),
+        )),
+        Server::Controller => runtime.block_on(whirl_compose::run_controller(
+            cfg,
+            data_dir,
+            shutdown_signal(),
+        )),
+    }
 }
 
 async fn shutdown_signal() {

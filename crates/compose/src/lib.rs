@@ -6,7 +6,8 @@
 //! - The built-in default (`default.toml`, compiled in) is the embedded standalone set; a user's
 //!   file replaces whole sections of it, so the zero-config default goes through the same loading
 //!   path as any user configuration.
-//! - [`run_standalone`] wires the implementations together and serves the platform.
+//! - [`run_standalone`], [`run_controller`] and [`run_invoker`] wire the implementations together
+//!   and serve the platform, a controller, or an invoker.
 
 pub mod admin;
 
@@ -19,9 +20,10 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 use whirl_model::identity::well_known;
 use whirl_model::RuntimeManifest;
+use whirl_invoker::feed::FeedConfig;
 use whirl_spi::{
     ActivationStore, Authenticator, ContainerFactory, EntityStore, LoadBalancer, LogStore,
-    SubjectStore,
+    Messaging, SubjectStore,
 };
 
 /// The built-in configuration.
@@ -59,6 +61,7 @@ pub struct ServerConfig {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum LoadBalancerConfig {
     Lean(whirl_lb_lean::LeanBalancerConfig),
+    Sharding(whirl_lb_sharding::ShardingBalancerConfig),
 }
 
 /// `[container_factory]`.
@@ -239,12 +242,122 @@ fn short_hash(p: &Path) -> String {
     format!("{:08x}", h as u32)
 }
 
+/// Which processes' work this one does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// `whirl standalone`: the controller and an invoker in this process.
+    Standalone,
+    /// `whirl controller`: the REST API and the load balancers; invokers elsewhere (the `lean`
+    /// balancer still embeds its own invoker).
+    Controller,
+}
+
 /// Runs the whole platform in this process until `shutdown` resolves, then stops cleanly: the
 /// API stops accepting, in-flight requests finish, and every container is destroyed.
+/// With `[load_balancer] type = "sharding"` the embedded invoker is fed over the configured
+/// messaging (in memory by default), exactly as a separate `whirl invoker` would be.
 pub async fn run_standalone(
     cfg: Config,
     data_dir: PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_controller_role(cfg, data_dir, shutdown, Role::Standalone).await
+}
+
+/// Runs a controller (`whirl controller`): the REST API and its load balancers, joined to the
+/// invokers by the configured messaging and sharing the configured store.
+pub async fn run_controller(
+    cfg: Config,
+    data_dir: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_controller_role(cfg, data_dir, shutdown, Role::Controller).await
+}
+
+/// Opens the configured messaging.
+async fn open_messaging(cfg: &MessagingConfig) -> anyhow::Result<Arc<dyn Messaging>> {
+    Ok(match cfg {
+        MessagingConfig::Memory(m) => {
+            Arc::new(whirl_messaging_memory::MemoryMessaging::with_config(m))
+        }
+        MessagingConfig::Nats(n) => Arc::new(
+            whirl_messaging_nats::NatsMessaging::connect(n)
+                .await
+                .with_context(|| format!("cannot connect to NATS at {}", n.url))?,
+        ),
+    })
+}
+
+/// The configured log store.
+fn build_log_store(cfg: &LogStoreConfig) -> Arc<dyn LogStore> {
+    let LogStoreConfig::Activation(_) = cfg;
+    Arc::new(whirl_logstore_activation::ActivationLogStore)
+}
+
+/// Starts an invoker with the configured container factory and log store, writing records to
+/// `activations`.
+async fn start_invoker(
+    cfg: &Config,
+    data_dir: &Path,
+    logs: Arc<dyn LogStore>,
+    activations: Arc<dyn ActivationStore>,
+) -> anyhow::Result<whirl_invoker::Invoker> {
+    let ContainerFactoryConfig::Process(pf) = &cfg.container_factory;
+    let exe = std::env::current_exe().context("cannot find the whirl executable")?;
+    let mut pf = pf.clone();
+    pf.root_dir = data_dir.join("containers");
+    pf.runtime_command = vec![exe.to_string_lossy().into_owned(), "runtime".into()];
+    // Containers (cgroups) are named after the invoker and its data directory, so two platforms on
+    // one machine never take each other's containers for their own leftovers.
+    pf.invoker_id = format!("{}-{}", cfg.invoker.id, short_hash(&pf.root_dir));
+    let factory: Arc<dyn ContainerFactory> =
+        Arc::new(whirl_container_process::ProcessFactory::new(pf)?);
+    let mut invoker_cfg = cfg.invoker.clone();
+    invoker_cfg.api_host = api_host(cfg);
+    whirl_invoker::Invoker::start(
+        invoker_cfg,
+        whirl_invoker::InvokerDeps {
+            factory,
+            logs,
+            activations,
+            manifest: Arc::new(cfg.runtimes.clone()),
+            max_payload_bytes: cfg.controller.limits.max_payload_bytes,
+        },
+    )
+    .await
+    .context("cannot start the invoker")
+}
+
+/// The API host actions are told (`__OW_API_HOST`).
+fn api_host(cfg: &Config) -> String {
+    cfg.server
+        .api_host
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:{}", cfg.server.bind, cfg.server.port))
+}
+
+/// The bus feed of an invoker: its index and how many activations it holds at once.
+fn feed_config(cfg: &Config, invoker: &whirl_invoker::Invoker) -> anyhow::Result<FeedConfig> {
+    let index = cfg.invoker.instance_index().with_context(|| {
+        format!(
+            "[invoker] id = \"{}\" has no instance index: end the id with a number or set `index`",
+            cfg.invoker.id
+        )
+    })?;
+    Ok(FeedConfig {
+        index,
+        // OpenWhisk's maxPeek: as many activations as the smallest containers that fit.
+        max_peek: (invoker.pool().user_memory_mb / 128).max(1) as usize,
+        ping_interval: std::time::Duration::from_secs(1),
+        health_retention: std::time::Duration::from_secs(60),
+    })
+}
+
+async fn run_controller_role(
+    mut cfg: Config,
+    data_dir: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    role: Role,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
@@ -259,48 +372,64 @@ pub async fn run_standalone(
         subjects.clone(),
         auth_cfg,
     ));
+    let logs = build_log_store(&cfg.log_store);
 
-    let LogStoreConfig::Activation(_) = &cfg.log_store;
-    let logs: Arc<dyn LogStore> = Arc::new(whirl_logstore_activation::ActivationLogStore);
-
-    let ContainerFactoryConfig::Process(pf) = &cfg.container_factory;
-    let exe = std::env::current_exe().context("cannot find the whirl executable")?;
-    let mut pf = pf.clone();
-    pf.root_dir = data_dir.join("containers");
-    pf.runtime_command = vec![exe.to_string_lossy().into_owned(), "runtime".into()];
-    // Containers (cgroups) are named after the invoker and its data directory, so two platforms on
-    // one machine never take each other's containers for their own leftovers.
-    pf.invoker_id = format!("{}-{}", cfg.invoker.id, short_hash(&pf.root_dir));
-    let factory: Arc<dyn ContainerFactory> =
-        Arc::new(whirl_container_process::ProcessFactory::new(pf)?);
-
-    let manifest = Arc::new(cfg.runtimes.clone());
-    let api_host = cfg
-        .server
-        .api_host
-        .clone()
-        .unwrap_or_else(|| format!("http://{}:{}", cfg.server.bind, cfg.server.port));
-    let mut invoker_cfg = cfg.invoker.clone();
-    invoker_cfg.api_host = api_host.clone();
-    let invoker = whirl_invoker::Invoker::start(
-        invoker_cfg,
-        whirl_invoker::InvokerDeps {
-            factory,
-            logs: logs.clone(),
-            activations: activations.clone(),
-            manifest: manifest.clone(),
-            max_payload_bytes: cfg.controller.limits.max_payload_bytes,
-        },
-    )
-    .await
-    .context("cannot start the invoker")?;
-
-    let LoadBalancerConfig::Lean(_) = &cfg.load_balancer;
-    let lb: Arc<dyn LoadBalancer> = Arc::new(whirl_lb_lean::LeanBalancer::new("lean", invoker));
-    // The lean balancer needs no bus; `nats` serves the distributed deployment.
-    if let MessagingConfig::Nats(_) = &cfg.messaging {
-        warn!("[messaging] type = \"nats\" is not used by the standalone server");
-    }
+    // What stops with the platform, in order: balancers, then the embedded invoker's feed.
+    let mut feed = None;
+    let mut messaging = None;
+    let lb: Arc<dyn LoadBalancer> = match &cfg.load_balancer {
+        LoadBalancerConfig::Lean(_) => {
+            // The lean balancer needs no bus; `nats` serves the distributed deployment.
+            if role == Role::Standalone {
+                if let MessagingConfig::Nats(_) = &cfg.messaging {
+                    warn!("[messaging] type = \"nats\" is not used by the lean balancer");
+                }
+            }
+            let invoker = start_invoker(&cfg, &data_dir, logs.clone(), activations.clone()).await?;
+            Arc::new(whirl_lb_lean::LeanBalancer::new("lean", invoker))
+        }
+        LoadBalancerConfig::Sharding(sc) => {
+            // The bus is the journal: an activation the bus accepted survives this process, and
+            // one it did not was never accepted. A controller journal would turn activations still
+            // queued for an invoker into error records at the next start.
+            if cfg.controller.journal != whirl_controller::JournalMode::Off {
+                info!("the sharding balancer keeps accepted activations on the bus: controller journal off");
+                cfg.controller.journal = whirl_controller::JournalMode::Off;
+            }
+            let m = open_messaging(&cfg.messaging).await?;
+            messaging = Some(m.clone());
+            if role == Role::Standalone {
+                let invoker =
+                    start_invoker(&cfg, &data_dir, logs.clone(), activations.clone()).await?;
+                let fc = feed_config(&cfg, &invoker)?;
+                let f = whirl_invoker::feed::Feed::start(
+                    invoker.clone(),
+                    fc,
+                    whirl_invoker::feed::FeedDeps {
+                        messaging: m.clone(),
+                        entities: entities.clone(),
+                    },
+                )
+                .await
+                .context("cannot start the invoker's feed")?;
+                feed = Some((f, invoker));
+            }
+            Arc::new(
+                whirl_lb_sharding::ShardingBalancer::start(
+                    "sharding",
+                    cfg.controller.controller_id.clone(),
+                    sc.clone(),
+                    whirl_lb_sharding::ShardingDeps {
+                        messaging: m,
+                        activations: activations.clone(),
+                        entities: entities.clone(),
+                    },
+                )
+                .await
+                .context("cannot start the sharding balancer")?,
+            )
+        }
+    };
 
     let controller = whirl_controller::Controller::new(whirl_controller::ControllerDeps {
         entities,
@@ -308,9 +437,15 @@ pub async fn run_standalone(
         auth,
         logs,
         balancers: Arc::new(whirl_spi::SingleResolver(lb.clone())),
-        manifest,
+        manifest: Arc::new(cfg.runtimes.clone()),
         config: cfg.controller.clone(),
     });
+    if let Some(m) = &messaging {
+        controller
+            .share_cache_invalidations(m.clone())
+            .await
+            .context("cannot subscribe to cache invalidations")?;
+    }
 
     match controller.install_catalog().await {
         Ok(0) => {}
@@ -326,7 +461,7 @@ pub async fn run_standalone(
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    info!(data_dir = %data_dir.display(), "whirl standalone is ready");
+    info!(data_dir = %data_dir.display(), "whirl {} is ready", match role { Role::Standalone => "standalone", Role::Controller => "controller" });
     println!(
         "Whirl is ready: API host http://{local}\n  guest credentials: {}:{}\n  data directory: {}\n  try: curl -u {}:{} http://{local}/api/v1/namespaces\n  set up the CLI: whirl property set --apihost http://{local} --auth {}:{}",
         well_known::GUEST_UUID,
@@ -340,11 +475,58 @@ pub async fn run_standalone(
     let served = controller.serve(listener, shutdown).await;
     info!("shutting down: destroying containers");
     lb.shutdown().await;
+    if let Some((f, invoker)) = feed {
+        f.shutdown().await;
+        invoker.shutdown().await;
+    }
     store.close().await;
     if let Err(e) = &served {
         warn!(error = %e, "the API server stopped with an error");
     }
     served
+}
+
+/// Runs an invoker (`whirl invoker`) until `shutdown` resolves: it takes activations from its bus
+/// topic, runs them in containers, stores their records and pings the controllers. At shutdown it
+/// stops taking work (what it has not started goes back to the bus for another invoker), finishes
+/// what it started, and destroys its containers.
+pub async fn run_invoker(
+    cfg: Config,
+    data_dir: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize()?;
+    let store = OpenStore::open(&cfg.store, &data_dir).await?;
+    let (entities, activations, _) = store.spis();
+    let messaging = open_messaging(&cfg.messaging).await?;
+    let logs = build_log_store(&cfg.log_store);
+    let invoker = start_invoker(&cfg, &data_dir, logs, activations).await?;
+    let fc = feed_config(&cfg, &invoker)?;
+    let index = fc.index;
+    let feed = whirl_invoker::feed::Feed::start(
+        invoker.clone(),
+        fc,
+        whirl_invoker::feed::FeedDeps {
+            messaging,
+            entities,
+        },
+    )
+    .await
+    .context("cannot start the invoker's feed")?;
+    println!(
+        "Whirl invoker {} is ready: index {index}, {} MB for actions, data directory {}",
+        cfg.invoker.id,
+        invoker.pool().user_memory_mb,
+        data_dir.display()
+    );
+    shutdown.await;
+    info!("invoker stopping: finishing started activations");
+    feed.shutdown().await;
+    invoker.shutdown().await;
+    store.close().await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -352,6 +352,9 @@ pub(crate) async fn put_action(
         }
     };
     let response = json_bytes(StatusCode::OK, action_json(&action, true));
+    inner
+        .entity_changed(ns, &doc_name, target.package.is_some())
+        .await;
     if target.package.is_some() {
         // Cached packaged actions (here and through bindings) carry merged parameters: refill.
         inner.actions.begin_write();
@@ -470,6 +473,9 @@ pub(crate) async fn delete_action(
         inner.actions.begin_write();
         inner.actions.remove_packaged();
     }
+    inner
+        .entity_changed(ns, &doc_name, target.package.is_some())
+        .await;
     let deleted = deleted?.ok_or_else(ApiError::not_found)?;
     let action = parse_action_doc(deleted.body)?;
     Ok(json_bytes(StatusCode::OK, action_json(&action, true)))

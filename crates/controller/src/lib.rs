@@ -97,6 +97,7 @@ pub mod config;
 mod context;
 mod error;
 mod info;
+mod invalidation;
 mod invoke;
 mod openapi;
 mod packages;
@@ -155,6 +156,8 @@ pub(crate) struct Inner {
     pub config: ControllerConfig,
     pub actions: ActionCache,
     pub throttles: throttle::Throttles,
+    /// Set once the controller shares cache invalidations over a bus.
+    pub invalidations: std::sync::OnceLock<invalidation::Publisher>,
 }
 
 impl Inner {
@@ -402,6 +405,7 @@ impl Controller {
                 config,
                 actions,
                 throttles,
+                invalidations: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -416,6 +420,16 @@ impl Controller {
         let inner = &self.inner;
         let api = api_routes().with_state(inner.clone());
         finish(info::routes(&inner.config, &inner.manifest).merge(api))
+    }
+
+    /// Shares entity cache invalidations with the other controllers on `messaging` (a
+    /// distributed deployment): this controller's writes evict the others' cached entries and
+    /// theirs evict its own.
+    pub async fn share_cache_invalidations(
+        &self,
+        messaging: Arc<dyn whirl_spi::Messaging>,
+    ) -> Result<(), whirl_spi::MessagingError> {
+        invalidation::share(self.inner.clone(), messaging).await
     }
 
     /// Installs the system catalog (`whisk.system/utils`, public) where it is missing. Returns how
@@ -461,9 +475,30 @@ impl Controller {
     }
 }
 
+/// `GET /invokers`: each invoker's health as OpenWhisk's controller reports it
+/// (`{"invoker0": "up", "invoker1": "down", ...}`; `unhealthy`, `unresponsive`), over every
+/// load balancer of this controller. Operational data without secrets, unauthenticated as in
+/// OpenWhisk.
+async fn invokers(axum::extract::State(inner): axum::extract::State<Arc<Inner>>) -> axum::response::Response {
+    let mut out = serde_json::Map::new();
+    for lb in inner.balancers.all() {
+        for h in lb.invoker_health().await {
+            let word = match h.status {
+                whirl_spi::HealthStatus::Healthy => "up",
+                whirl_spi::HealthStatus::Unhealthy => "unhealthy",
+                whirl_spi::HealthStatus::Unresponsive => "unresponsive",
+                whirl_spi::HealthStatus::Offline => "down",
+            };
+            out.insert(h.id, serde_json::Value::String(word.into()));
+        }
+    }
+    axum::response::IntoResponse::into_response(axum::Json(serde_json::Value::Object(out)))
+}
+
 /// The authenticated API routes (state: the shared controller state).
 fn api_routes() -> Router<Arc<Inner>> {
     Router::new()
+        .route("/invokers", get(invokers))
         .route("/api/v1/namespaces", get(actions::list_namespaces))
         .route("/api/v1/namespaces/", get(actions::list_namespaces))
         .route(

@@ -318,6 +318,7 @@ pub(crate) async fn put_package(
         .await;
     inner.actions.begin_write();
     inner.actions.remove_packaged();
+    inner.entity_changed(&ns, "", true).await;
     match written {
         Ok(_) => Ok(json(StatusCode::OK, &body)),
         Err(StoreError::Conflict(_)) if mode == PutMode::Create => {
@@ -379,6 +380,7 @@ pub(crate) async fn delete_package(
         .await;
     inner.actions.begin_write();
     inner.actions.remove_packaged();
+    inner.entity_changed(ns, "", true).await;
     deleted?.ok_or_else(ApiError::not_found)?;
     let mut body = doc.body;
     if let Value::Object(m) = &mut body {

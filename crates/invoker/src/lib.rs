@@ -46,6 +46,11 @@ use pool::{Acquired, Pool, Slot, WarmKey};
 pub struct InvokerConfig {
     /// Stable id of this invoker (names containers, owns journal entries).
     pub id: String,
+    /// Instance index in a distributed deployment (its bus topic is `invoker<index>`; the
+    /// sharding balancer's hashing counts invokers by index). Default: the trailing digits of
+    /// `id` (`invoker2` → 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
     /// Memory for action containers in MB; defaults to what the container factory reports.
     pub user_memory_mb: Option<u64>,
     /// Idle time after which a warm container is suspended, in ms.
@@ -62,12 +67,31 @@ impl Default for InvokerConfig {
     fn default() -> Self {
         Self {
             id: "invoker0".into(),
+            index: None,
             user_memory_mb: None,
             pause_grace_ms: 10_000,
             idle_timeout_ms: 600_000,
             prewarm: true,
             api_host: "http://127.0.0.1:3233".into(),
         }
+    }
+}
+
+impl InvokerConfig {
+    /// The instance index: `index`, or the trailing digits of `id`.
+    pub fn instance_index(&self) -> Option<u32> {
+        self.index.or_else(|| {
+            let digits: String = self
+                .id
+                .chars()
+                .rev()
+                .take_while(char::is_ascii_digit)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            digits.parse().ok()
+        })
     }
 }
 
