@@ -18,6 +18,8 @@ pub const GUEST: (&str, &str) = (
 /// A running platform. Killed (SIGTERM, then SIGKILL) on drop.
 pub struct Platform {
     pub child: Option<Child>,
+    /// The server subcommand: `standalone` or `controller`.
+    pub mode: &'static str,
     pub port: u16,
     pub data_dir: PathBuf,
     pub config: Option<PathBuf>,
@@ -37,6 +39,12 @@ fn free_port() -> u16 {
 impl Platform {
     /// Starts a platform with the built-in config plus `extra_config` (TOML sections).
     pub async fn start(extra_config: &str) -> Platform {
+        Self::start_as("standalone", extra_config).await
+    }
+
+    /// Starts `whirl <mode>` (`standalone` or `controller`) with the built-in config plus
+    /// `extra_config`.
+    pub async fn start_as(mode: &'static str, extra_config: &str) -> Platform {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let config = if extra_config.is_empty() {
@@ -49,6 +57,7 @@ impl Platform {
         let log = tmp.path().join("whirl.log");
         let mut p = Platform {
             child: None,
+            mode,
             port: free_port(),
             data_dir,
             config,
@@ -63,7 +72,7 @@ impl Platform {
     /// (Re)starts the binary on the same port and data directory.
     pub async fn spawn(&mut self) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_whirl"));
-        cmd.arg("standalone")
+        cmd.arg(self.mode)
             .arg("--port")
             .arg(self.port.to_string())
             .arg("--data-dir")
