@@ -84,7 +84,14 @@ impl Nats {
             .open(self.dir.join("nats.log"))
             .unwrap();
         let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(self.dir.join("js"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -270,7 +277,10 @@ impl Cluster {
             .send()
             .await;
         match r {
-            Ok(r) => r.json::<BTreeMap<String, String>>().await.unwrap_or_default(),
+            Ok(r) => r
+                .json::<BTreeMap<String, String>>()
+                .await
+                .unwrap_or_default(),
             Err(_) => BTreeMap::new(),
         }
     }
@@ -334,7 +344,10 @@ impl Drop for Cluster {
         self.controllers.clear();
         let _ = Command::new("psql")
             .arg(postgres_url())
-            .args(["-qc", &format!("drop schema if exists {} cascade", self.schema)])
+            .args([
+                "-qc",
+                &format!("drop schema if exists {} cascade", self.schema),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -359,7 +372,8 @@ fn annotation<'a>(a: &'a Value, key: &str) -> Option<&'a Value> {
     common::annotation(a, key)
 }
 
-const ECHO: &str = "def main(args):\n    print('ran', args.get('i'))\n    return {'i': args.get('i'), 'v': 1}\n";
+const ECHO: &str =
+    "def main(args):\n    print('ran', args.get('i'))\n    return {'i': args.get('i'), 'v': 1}\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activations_spread_by_hash_stay_warm_at_home_and_caches_follow_updates() {
@@ -376,13 +390,16 @@ async fn activations_spread_by_hash_stay_warm_at_home_and_caches_follow_updates(
         let c = &cluster.controllers[i % 2];
         let (st, first) = c.invoke(n, json!({"i": i})).await;
         assert_eq!(st, 200, "{n}: {first}\n{}", cluster.logs());
-        let ran_on = annotation(&first, "invoker").and_then(Value::as_str).unwrap().to_string();
+        let ran_on = annotation(&first, "invoker")
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_string();
         assert_eq!(ran_on, home_of(n), "{n} ran off its home invoker: {first}");
-        assert!(annotation(&first, "initTime").is_some(), "first run is cold");
-        assert_eq!(
-            annotation(&first, "loadBalancer"),
-            Some(&json!("sharding"))
+        assert!(
+            annotation(&first, "initTime").is_some(),
+            "first run is cold"
         );
+        assert_eq!(annotation(&first, "loadBalancer"), Some(&json!("sharding")));
         assert_eq!(first["logs"].as_array().unwrap().len(), 1, "{first}");
         used.insert(ran_on.clone());
         // Again through the other controller: same home, now warm.
@@ -399,7 +416,10 @@ async fn activations_spread_by_hash_stay_warm_at_home_and_caches_follow_updates(
     }
     let expected: BTreeSet<String> = names.iter().map(|n| home_of(n)).collect();
     assert_eq!(used, expected);
-    assert!(used.len() >= 2, "9 actions over 3 invokers use more than one: {used:?}");
+    assert!(
+        used.len() >= 2,
+        "9 actions over 3 invokers use more than one: {used:?}"
+    );
 
     // Both controllers cache the action; an update through one is what the other runs next.
     let (st, _) = c1.invoke("spread0", json!({})).await;
@@ -435,7 +455,10 @@ async fn activations_spread_by_hash_stay_warm_at_home_and_caches_follow_updates(
         if st == 404 {
             break;
         }
-        assert!(Instant::now() < deadline, "controller1 still invokes the deleted action");
+        assert!(
+            Instant::now() < deadline,
+            "controller1 still invokes the deleted action"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -590,7 +613,11 @@ async fn killed_invoker_fails_over_loses_nothing_and_rejoins() {
         .iter()
         .filter(|s| s.at >= killed_at + Duration::from_secs(15))
         .collect();
-    assert!(late.len() > 10, "load continued after the failover: {}", late.len());
+    assert!(
+        late.len() > 10,
+        "load continued after the failover: {}",
+        late.len()
+    );
     let bad: Vec<&&Sent> = late.iter().filter(|s| s.status != 200).collect();
     assert!(
         bad.is_empty(),

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
+use whirl_invoker::feed::FeedConfig;
 use whirl_model::identity::well_known;
 use whirl_model::RuntimeManifest;
-use whirl_invoker::feed::FeedConfig;
 use whirl_spi::{
     ActivationStore, Authenticator, ContainerFactory, EntityStore, LoadBalancer, LogStore,
     Messaging, SubjectStore,

@@ -479,7 +479,9 @@ impl Controller {
 /// (`{"invoker0": "up", "invoker1": "down", ...}`; `unhealthy`, `unresponsive`), over every
 /// load balancer of this controller. Operational data without secrets, unauthenticated as in
 /// OpenWhisk.
-async fn invokers(axum::extract::State(inner): axum::extract::State<Arc<Inner>>) -> axum::response::Response {
+async fn invokers(
+    axum::extract::State(inner): axum::extract::State<Arc<Inner>>,
+) -> axum::response::Response {
     let mut out = serde_json::Map::new();
     for lb in inner.balancers.all() {
         for h in lb.invoker_health().await {

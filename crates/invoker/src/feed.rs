@@ -155,7 +155,11 @@ async fn ping_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn pull_loop(state: Arc<State>, mut consumer: Box<dyn Consumer>, stop: watch::Receiver<bool>) {
+async fn pull_loop(
+    state: Arc<State>,
+    mut consumer: Box<dyn Consumer>,
+    stop: watch::Receiver<bool>,
+) {
     let max = state.cfg.max_peek.max(1);
     let mut backoff = Duration::from_millis(100);
     while !*stop.borrow() {
@@ -248,7 +252,11 @@ async fn run_one(state: Arc<State>, mut msg: ActivationMessage) {
     state.finished.notify_waiters();
 }
 
-async fn send_completed(state: Arc<State>, msg: ActivationMessage, record: whirl_model::Activation) {
+async fn send_completed(
+    state: Arc<State>,
+    msg: ActivationMessage,
+    record: whirl_model::Activation,
+) {
     let system_error = record.response.status == StatusCode::WhiskError;
     let mut done = AckMessage::Completed {
         activation_id: msg.activation_id,

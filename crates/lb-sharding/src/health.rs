@@ -136,8 +136,14 @@ impl Registry {
     fn rebuild(&mut self) {
         let n = self.candidates.len();
         let (managed, blackbox) = partition(n, self.managed_fraction, self.blackbox_fraction);
-        let managed: Vec<_> = managed.iter().map(|&p| self.candidates[p].clone()).collect();
-        let blackbox: Vec<_> = blackbox.iter().map(|&p| self.candidates[p].clone()).collect();
+        let managed: Vec<_> = managed
+            .iter()
+            .map(|&p| self.candidates[p].clone())
+            .collect();
+        let blackbox: Vec<_> = blackbox
+            .iter()
+            .map(|&p| self.candidates[p].clone())
+            .collect();
         self.topology = Arc::new(Topology {
             managed_steps: pairwise_coprimes_until(managed.len()),
             blackbox_steps: pairwise_coprimes_until(blackbox.len()),
@@ -184,7 +190,12 @@ impl Registry {
     }
 
     /// A ping arrived.
-    pub fn on_ping(&mut self, ping: &HealthPing, own_id: &str, own_incarnation: &str) -> Vec<Event> {
+    pub fn on_ping(
+        &mut self,
+        ping: &HealthPing,
+        own_id: &str,
+        own_incarnation: &str,
+    ) -> Vec<Event> {
         let now = Instant::now();
         let (sent_at, fresh) = match ping {
             HealthPing::Invoker { sent_at_ms, .. } | HealthPing::Controller { sent_at_ms, .. } => {
@@ -198,7 +209,9 @@ impl Registry {
         }
         let mut events = Vec::new();
         match ping {
-            HealthPing::Controller { id, incarnation, .. } => {
+            HealthPing::Controller {
+                id, incarnation, ..
+            } => {
                 if id == own_id && incarnation == own_incarnation {
                     self.own_ping_at = Some(now);
                 }
@@ -358,7 +371,11 @@ impl Registry {
         while inv.ring.len() > RING {
             inv.ring.pop_front();
         }
-        let errors = inv.ring.iter().filter(|o| **o == Outcome::SystemError).count();
+        let errors = inv
+            .ring
+            .iter()
+            .filter(|o| **o == Outcome::SystemError)
+            .count();
         let timeouts = inv.ring.iter().filter(|o| **o == Outcome::Timeout).count();
         let status = match (inv.status, outcome) {
             (HealthStatus::Offline, _) => HealthStatus::Offline,
@@ -421,7 +438,11 @@ mod tests {
         let mut reg = Registry::new(&cfg());
         own(&mut reg);
         let ev = reg.on_ping(&ping(1, "a", true), "c0", "me");
-        assert_eq!(ev, vec![Event::Test { index: 1 }], "a new invoker is tested");
+        assert_eq!(
+            ev,
+            vec![Event::Test { index: 1 }],
+            "a new invoker is tested"
+        );
         assert_eq!(reg.candidates.len(), 2, "padded up to the highest index");
         assert_eq!(reg.health()[0].1, HealthStatus::Unhealthy);
         assert!(!reg.candidate(1).unwrap().usable());
@@ -435,7 +456,12 @@ mod tests {
         own(&mut reg);
         let ev = reg.tick(Instant::now());
         assert!(ev.contains(&Event::Drain { index: 1 }), "{ev:?}");
-        assert!(ev.contains(&Event::Lost { incarnation: "a".into() }), "{ev:?}");
+        assert!(
+            ev.contains(&Event::Lost {
+                incarnation: "a".into()
+            }),
+            "{ev:?}"
+        );
         assert!(reg.is_offline(1));
         assert!(!reg.candidate(1).unwrap().usable());
         assert!(reg.tick(Instant::now()).is_empty(), "events once");
@@ -453,7 +479,12 @@ mod tests {
         let ev = reg.on_ping(&ping(0, "b", true), "c0", "me");
         assert_eq!(
             ev,
-            vec![Event::Lost { incarnation: "a".into() }, Event::Test { index: 0 }]
+            vec![
+                Event::Lost {
+                    incarnation: "a".into()
+                },
+                Event::Test { index: 0 }
+            ]
         );
     }
 

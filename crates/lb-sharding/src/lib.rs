@@ -207,7 +207,11 @@ impl ShardingBalancer {
         if let Err(e) = shared.install_test_action().await {
             warn!(error = %e, "could not install the invoker health test action");
         }
-        tokio::spawn(health_loop(shared.clone(), health_consumer, stop_rx.clone()));
+        tokio::spawn(health_loop(
+            shared.clone(),
+            health_consumer,
+            stop_rx.clone(),
+        ));
         tokio::spawn(completion_loop(
             shared.clone(),
             completion_consumer,
@@ -580,7 +584,9 @@ impl LoadBalancer for ShardingBalancer {
         let rx = s.dispatch(index, action, msg, false).await?;
         Ok(Box::pin(async move {
             rx.await.map_err(|_| {
-                LoadBalancerError::Lost("the controller stopped before the activation completed".into())
+                LoadBalancerError::Lost(
+                    "the controller stopped before the activation completed".into(),
+                )
             })
         }))
     }

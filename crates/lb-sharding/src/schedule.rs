@@ -282,7 +282,11 @@ pub fn schedule(
 
 /// The managed and blackbox sets of `n` invokers (by position): managed are the first
 /// `max(1, ceil(n * managed))`, blackbox the last `max(1, floor(n * blackbox))`; they may overlap.
-pub fn partition(n: usize, managed_fraction: f64, blackbox_fraction: f64) -> (Vec<usize>, Vec<usize>) {
+pub fn partition(
+    n: usize,
+    managed_fraction: f64,
+    blackbox_fraction: f64,
+) -> (Vec<usize>, Vec<usize>) {
     if n == 0 {
         return (Vec::new(), Vec::new());
     }
@@ -344,11 +348,23 @@ mod tests {
         let steps = pairwise_coprimes_until(3);
         let hash = 7u32; // home 7 % 3 = 1, step steps[7 % 2] = 2
         let d = schedule(&inv, &steps, hash, "a", 1, 256).unwrap();
-        assert_eq!(d, Decision { position: 1, forced: false });
+        assert_eq!(
+            d,
+            Decision {
+                position: 1,
+                forced: false
+            }
+        );
         schedule(&inv, &steps, hash, "a", 1, 256).unwrap();
         // Home is full (2 × 256 MB): the next is (1 + 2) % 3 = 0.
         let d = schedule(&inv, &steps, hash, "a", 1, 256).unwrap();
-        assert_eq!(d, Decision { position: 0, forced: false });
+        assert_eq!(
+            d,
+            Decision {
+                position: 0,
+                forced: false
+            }
+        );
         for _ in 0..3 {
             schedule(&inv, &steps, hash, "a", 1, 256).unwrap();
         }
@@ -378,7 +394,10 @@ mod tests {
         assert!(s.try_acquire("a", 3, 256));
         assert!(s.try_acquire("a", 3, 256));
         assert_eq!(s.memory.used(), 256);
-        assert!(!s.try_acquire("a", 3, 256), "a second container does not fit");
+        assert!(
+            !s.try_acquire("a", 3, 256),
+            "a second container does not fit"
+        );
         s.release("a", 3, 256);
         assert_eq!(s.memory.used(), 256, "the container still runs two");
         s.release("a", 3, 256);

@@ -244,7 +244,11 @@ async fn window_follows_set_max_peek(m: &dyn Messaging) {
     c.ack(one[0].id).await.expect("ack failed");
     c.set_max_peek(3);
     let rest = collect(c.as_mut(), 2, "set_max_peek(3): the rest").await;
-    assert_eq!(payloads(&rest), vec![msg(4), msg(5)], "ordering under set_max_peek");
+    assert_eq!(
+        payloads(&rest),
+        vec![msg(4), msg(5)],
+        "ordering under set_max_peek"
+    );
     for d in rest {
         c.ack(d.id).await.expect("ack failed");
     }
