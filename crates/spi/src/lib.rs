@@ -3,11 +3,11 @@
 //!
 //! | SPI | module | implementations |
 //! |---|---|---|
-//! | [`LoadBalancer`] | [`loadbalancer`] | `lean` (in-process invoker), later `sharding`, `direct` |
+//! | [`LoadBalancer`] | [`loadbalancer`] | `lean` (in-process invoker), `sharding` (over the bus), later `direct` |
 //! | [`ContainerFactory`] + [`Container`] | [`container`] | `process` (sandboxed processes), later `docker` |
 //! | [`LogStore`] | [`logstore`] | `activation` (into the record), later `file` and out-of-band |
-//! | [`Messaging`] | [`messaging`] | `memory`, later `nats` |
-//! | [`EntityStore`], [`ActivationStore`], [`SubjectStore`] | [`store`] | `sqlite` (embedded file), later `postgres` |
+//! | [`Messaging`] | [`messaging`] | `memory`, `nats` |
+//! | [`EntityStore`], [`ActivationStore`], [`SubjectStore`] | [`store`] | `sqlite` (embedded file), `postgres` |
 //! | [`Authenticator`] | [`auth`] | `basic` (HTTP Basic over a subject store) |
 //!
 //! The controller and the invoker depend only on these traits and on `whirl-model`; the
