@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -535,6 +535,14 @@ async fn steady_load(
     v
 }
 
+/// How many responses had each status (0: no response).
+fn histogram(sent: &[Sent]) -> BTreeMap<u16, usize> {
+    sent.iter().fold(BTreeMap::new(), |mut m, s| {
+        *m.entry(s.status).or_default() += 1;
+        m
+    })
+}
+
 /// Every accepted activation (a response that named an activation id) ends in exactly one
 /// record, and the namespace holds no record that nobody was given.
 async fn assert_each_accepted_has_one_record(cluster: &Cluster, sent: &[Sent], within: Duration) {
@@ -602,6 +610,10 @@ async fn killed_invoker_fails_over_loses_nothing_and_rejoins() {
     let killed_at = Duration::from_secs(6);
     cluster.invokers[victim].kill9();
     let sent = load.await.unwrap();
+    eprintln!(
+        "kill -9 of {victim_id}: responses by status {:?}",
+        histogram(&sent)
+    );
 
     let before: Vec<&Sent> = sent.iter().filter(|s| s.at < killed_at).collect();
     assert!(
@@ -660,10 +672,8 @@ async fn nats_restart_mid_load_loses_no_accepted_activation() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     cluster.nats.spawn();
     let sent = load.await.unwrap();
-    let statuses: HashMap<u16, usize> = sent.iter().fold(HashMap::new(), |mut m, s| {
-        *m.entry(s.status).or_default() += 1;
-        m
-    });
+    let statuses = histogram(&sent);
+    eprintln!("nats restart: responses by status {statuses:?}");
     // Without the bus nothing is accepted (503); afterwards work resumes.
     let after: Vec<&Sent> = sent
         .iter()

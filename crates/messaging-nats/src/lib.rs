@@ -734,7 +734,11 @@ impl Consumer for NatsConsumer {
                     });
                 }
             }
+            // Wake on the next change of the connection state only: a clone still counts as
+            // unseen every change made since the shared receiver was created, and waiting on
+            // those would return at once and spin this loop until the deadline.
             let mut state_rx = self.shared.state.clone();
+            state_rx.borrow_and_update();
             tokio::select! {
                 m = self.sub.next() => match m {
                     Some(m) => match self.handle(m) {
