@@ -151,6 +151,12 @@ impl ActionProcess {
         }
     }
 
+    /// Splits the process into its parts, for an action loop that has several requests in flight
+    /// at once (see `server::Mux`).
+    pub fn into_parts(self) -> (Child, ChildStdin, BufReader<pipe::Receiver>) {
+        (self.child, self.stdin, self.replies)
+    }
+
     /// Shrinks buffers after an unusually large exchange.
     pub fn trim(&mut self) {
         for buf in [&mut self.out, &mut self.line] {
@@ -164,14 +170,14 @@ impl ActionProcess {
 
 /// How the child ended, if it ends within a moment; otherwise `alive` (it broke the protocol
 /// without exiting).
-async fn exit_status_soon(child: &mut Child, alive: &str) -> String {
+pub(crate) async fn exit_status_soon(child: &mut Child, alive: &str) -> String {
     match tokio::time::timeout(std::time::Duration::from_millis(200), child.wait()).await {
         Ok(status) => describe(status),
         Err(_) => alive.to_string(),
     }
 }
 
-fn describe(status: io::Result<ExitStatus>) -> String {
+pub(crate) fn describe(status: io::Result<ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
         Ok(s) => match (s.code(), s.signal()) {
