@@ -207,7 +207,11 @@ impl LogBuffer {
                     });
                     let entry = Entry { seq, time, text };
                     st.cost += entry.cost();
-                    st.tagged.entry(id).or_default().entries.push_back((s, entry));
+                    st.tagged
+                        .entry(id)
+                        .or_default()
+                        .entries
+                        .push_back((s, entry));
                 }
             }
             while st.cost > self.max_cost {
@@ -546,7 +550,9 @@ mod tests {
         b.push(ERR, tag("a", "a3"));
         b.push(ERR, tag("a", SENTINEL));
         b.push(OUT, tag("a", "after a was collected"));
-        let a = b.collect_activation("a", 1 << 20, true, Duration::ZERO).await;
+        let a = b
+            .collect_activation("a", 1 << 20, true, Duration::ZERO)
+            .await;
         assert!(a.complete && !a.truncated);
         assert_eq!(
             texts(&a),
@@ -565,7 +571,9 @@ mod tests {
                 b.push(ERR, tag("b", SENTINEL));
             })
         };
-        let got = b.collect_activation("b", 1 << 20, true, Duration::from_secs(10)).await;
+        let got = b
+            .collect_activation("b", 1 << 20, true, Duration::from_secs(10))
+            .await;
         pusher.await.unwrap();
         assert!(got.complete);
         assert_eq!(
@@ -596,7 +604,9 @@ mod tests {
         assert_eq!(texts(&x), [(LogStream::Stdout, "1234")]);
 
         b.push(OUT, tag("y", "no sentinel"));
-        let y = b.collect_activation("y", 100, true, Duration::from_millis(10)).await;
+        let y = b
+            .collect_activation("y", 100, true, Duration::from_millis(10))
+            .await;
         assert!(!y.complete);
         assert_eq!(texts(&y), [(LogStream::Stdout, "no sentinel")]);
 
@@ -605,9 +615,13 @@ mod tests {
             small.push(OUT, tag("z", &format!("{i:03}")));
         }
         small.push(OUT, tag("w", "w's own"));
-        let z = small.collect_activation("z", 1 << 20, false, Duration::ZERO).await;
+        let z = small
+            .collect_activation("z", 1 << 20, false, Duration::ZERO)
+            .await;
         assert!(z.truncated && z.lines.len() < 10, "{z:?}");
-        let w = small.collect_activation("w", 1 << 20, false, Duration::ZERO).await;
+        let w = small
+            .collect_activation("w", 1 << 20, false, Duration::ZERO)
+            .await;
         assert_eq!(texts(&w), [(LogStream::Stdout, "w's own")]);
     }
 

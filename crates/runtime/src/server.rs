@@ -729,7 +729,8 @@ impl Mux {
                 }
             };
             if let Some(mux) = weak.upgrade() {
-                *mux.gone.borrow_mut() = Some(format!("{} The process {how}.", messages::ABNORMAL_RUN));
+                *mux.gone.borrow_mut() =
+                    Some(format!("{} The process {how}.", messages::ABNORMAL_RUN));
                 // Dropping the senders fails every request in flight.
                 mux.pending.borrow_mut().clear();
             }

@@ -814,10 +814,12 @@ impl Server {
 /// Splits output into (activation id or None, message) per line.
 fn tagged_lines(text: &str) -> Vec<(Option<String>, String)> {
     text.lines()
-        .map(|l| match l.strip_prefix(RS).and_then(|r| r.split_once(US)) {
-            Some((id, msg)) => (Some(id.to_string()), msg.to_string()),
-            None => (None, l.to_string()),
-        })
+        .map(
+            |l| match l.strip_prefix(RS).and_then(|r| r.split_once(US)) {
+                Some((id, msg)) => (Some(id.to_string()), msg.to_string()),
+                None => (None, l.to_string()),
+            },
+        )
         .collect()
 }
 
@@ -888,11 +890,18 @@ fn node_concurrent_activations_get_their_own_results_env_and_logs() {
         let (id, (status, body)) = t.join().unwrap();
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["n"], json!(n));
-        assert_eq!(body["me"], json!(id), "each activation sees its own __OW_ACTIVATION_ID");
+        assert_eq!(
+            body["me"],
+            json!(id),
+            "each activation sees its own __OW_ACTIVATION_ID"
+        );
         assert_eq!(body["tid"], json!(format!("tid-{id}")));
         peak = peak.max(body["peak"].as_u64().unwrap());
     }
-    assert!(peak >= 4, "activations overlapped in one process (peak {peak})");
+    assert!(
+        peak >= 4,
+        "activations overlapped in one process (peak {peak})"
+    );
 
     let mut all = ids.clone();
     all.push("init0".into());
@@ -903,14 +912,22 @@ fn node_concurrent_activations_get_their_own_results_env_and_logs() {
         // Interleaved: some activation's lines are not contiguous.
         let order: Vec<&Option<String>> = lines.iter().map(|(id, _)| id).collect();
         let switches = order.windows(2).filter(|w| w[0] != w[1]).count();
-        assert!(switches > ids.len(), "{stream} output interleaves: {text:?}");
+        assert!(
+            switches > ids.len(),
+            "{stream} output interleaves: {text:?}"
+        );
         for (id, msg) in &lines {
-            let id = id.as_ref().unwrap_or_else(|| panic!("untagged {stream} line {msg:?}"));
+            let id = id
+                .as_ref()
+                .unwrap_or_else(|| panic!("untagged {stream} line {msg:?}"));
             assert!(all.contains(id), "{id}");
             if id == "init0" {
                 assert_eq!((stream, msg.as_str()), ("stdout", "loaded"));
             } else if msg != SENTINEL {
-                assert!(msg.starts_with(id.as_str()), "{stream}: line {msg:?} tagged {id}");
+                assert!(
+                    msg.starts_with(id.as_str()),
+                    "{stream}: line {msg:?} tagged {id}"
+                );
             }
         }
         for id in &ids {
@@ -981,7 +998,10 @@ fn node_concurrent_crash_fails_every_activation_in_flight() {
         let (status, body) = t.join().unwrap();
         assert_eq!(status, 502);
         assert!(
-            body["error"].as_str().unwrap().contains("exited with code 3"),
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("exited with code 3"),
             "{body}"
         );
     }
