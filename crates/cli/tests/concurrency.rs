@@ -109,12 +109,7 @@ async fn concurrent_activations_share_a_container_with_their_own_results_and_log
     let results = invoke_all(&p, "shared", (0..10).map(|n| json!({ "n": n })).collect()).await;
     for (st, act) in &results {
         assert_eq!(*st, 200, "{act}");
-        assert!(containers.contains(
-            &act["response"]["result"]["container"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        ));
+        assert!(containers.contains(act["response"]["result"]["container"].as_str().unwrap()));
         assert!(annotation(act, "initTime").is_none());
         assert_eq!(messages(act).len(), 10, "{act}");
     }

@@ -341,10 +341,10 @@ pub(crate) fn updated_action(put: ActionPut, old: Action, now_ms: u64) -> Action
     }
 }
 
-/// An action whose containers would run several activations at once (`limits.concurrency` above
-/// 1) must be of a kind whose runtime can (`concurrent = true` in the manifest): refused here, at
-/// create or update time, rather than surprising at run time. Sequences run in the controller and
-/// have no container, so their limit is moot.
+/// An action whose containers would run several activations at once (a `limits.concurrency`
+/// above one) must be of a kind whose runtime can (`concurrent = true` in the manifest): refused
+/// here, at create or update time, rather than surprising at run time. Sequences run in the
+/// controller and have no container, so their limit is moot.
 pub(crate) fn check_concurrency(
     action: &Action,
     manifest: &RuntimeManifest,
