@@ -217,13 +217,8 @@ async fn kinds_that_cannot_share_a_container_are_refused_at_create_time() {
         let p = &p;
         async move { p.call(Method::PUT, &path, Some(body)).await }
     };
-    for (kind, code) in [
-        ("python:3", "def main(a):\n    return a\n"),
-        (
-            "native",
-            "#!/bin/sh\nwhile read l; do echo '{}' >&3; done\n",
-        ),
-    ] {
+    {
+        let (kind, code) = ("python:3", "def main(a):\n    return a\n");
         let (st, body) = put(
             "solo",
             json!({"exec": {"kind": kind, "code": code}, "limits": {"concurrency": 2}}),
@@ -233,7 +228,7 @@ async fn kinds_that_cannot_share_a_container_are_refused_at_create_time() {
         let error = body["error"].as_str().unwrap();
         assert!(
             error.contains(&format!("concurrency 2 is not supported for kind '{kind}'"))
-                && error.contains("'nodejs:20'"),
+                && error.contains("'native', 'nodejs:20'"),
             "{body}"
         );
         assert!(body["code"].is_string(), "{{error, code}}: {body}");
@@ -275,5 +270,58 @@ async fn kinds_that_cannot_share_a_container_are_refused_at_create_time() {
     assert_eq!(
         body["error"],
         "concurrency 501 exceeds allowed threshold of 500"
+    );
+}
+
+/// Reports its cgroup (which names its container) and logs with pauses while its neighbours run.
+const NATIVE: &str = r#"#!/bin/sh
+while read -r line; do
+  n=$(printf '%s' "$line" | sed -n 's/.*"n": *\([0-9]*\).*/\1/p')
+  for i in 1 2 3; do
+    echo "$n out $i"
+    sleep 0.05
+    echo "$n err $i" >&2
+  done
+  cg=$(tr -d '\n' < /proc/self/cgroup)
+  echo "{\"n\":$n,\"pid\":$$,\"cgroup\":\"$cg\"}" >&3
+done
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_actions_run_one_executable_per_slot_in_one_container() {
+    let p = Platform::start("").await;
+    p.put_action(
+        "loop",
+        "native",
+        NATIVE,
+        json!({"limits": {"concurrency": 4}}),
+    )
+    .await;
+    let results = invoke_all(&p, "loop", (0..4).map(|n| json!({ "n": n })).collect()).await;
+    let mut cgroups = HashSet::new();
+    let mut pids = HashSet::new();
+    for (n, (st, act)) in results.iter().enumerate() {
+        assert_eq!(*st, 200, "{act}");
+        let result = &act["response"]["result"];
+        assert_eq!(result["n"], json!(n), "{act}");
+        cgroups.insert(result["cgroup"].as_str().unwrap().to_string());
+        pids.insert(result["pid"].as_u64().unwrap());
+        // Each stream in order (across streams, lines printed without a pause between them may
+        // be read in either order).
+        for (stream, kind) in [("stdout", "out"), ("stderr", "err")] {
+            let got: Vec<String> = messages(act)
+                .into_iter()
+                .filter(|(s, _)| s == stream)
+                .map(|(_, m)| m)
+                .collect();
+            let want: Vec<String> = (1..=3).map(|i| format!("{n} {kind} {i}")).collect();
+            assert_eq!(got, want, "exactly its own {stream} lines: {act}");
+        }
+        assert_eq!(messages(act).len(), 6, "{act}");
+    }
+    assert_eq!(cgroups.len(), 1, "one container: {cgroups:?}");
+    assert!(
+        pids.len() > 1,
+        "several copies of the executable ran at once"
     );
 }

@@ -355,11 +355,10 @@ impl Invoker {
         let mut start_ms = None;
         // Activations sharing a fresh container wait at this gate while the first one initializes
         // it (uncontended, and only before the first run, for concurrency 1).
-        let gate_slot = slot.clone();
-        let mut gate = if slot.initialized.load(Ordering::Acquire) {
-            None
-        } else {
-            Some(gate_slot.init_gate.lock().await)
+        let gate_slot = (!slot.initialized.load(Ordering::Acquire)).then(|| slot.clone());
+        let mut gate = match &gate_slot {
+            Some(s) => Some(s.init_gate.lock().await),
+            None => None,
         };
         if let Some(response) = gate.as_ref().and_then(|g| (**g).clone()) {
             // Its /init failed for the activation that ran it: this one ends the same way

@@ -35,11 +35,17 @@
 //! streams ([`whirl_model::logtag`]), so the platform's log reader gives each record its own
 //! lines. The `__OW_*` variables are per activation too (`process.env` reads the current
 //! activation's values). Output written outside any activation (module-level timers, after an
-//! activation answered, raw writes to fd 1/2) stays untagged and goes to no record. `python` and
-//! `native` refuse `/init` with concurrency above 1 (the platform already refuses such actions
-//! when they are created).
+//! activation answered, raw writes to fd 1/2) stays untagged and goes to no record.
+//!
+//! A `native` executable reads one request at a time, so the runtime starts up to N copies of
+//! it, one per concurrent activation, captures each copy's stdout and stderr, and writes them on
+//! tagged with the activation that copy is running (see `native.rs`). `python` refuses `/init`
+//! with concurrency above 1 (the platform already refuses such actions when they are created):
+//! one interpreter cannot tell its activations' output apart, and a copy per slot would load the
+//! action N times in one memory limit.
 
 mod code;
+mod native;
 mod process;
 mod server;
 

@@ -39,15 +39,50 @@ impl ActionProcess {
         cwd: &Path,
         env: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> io::Result<Self> {
+        Self::spawn_with(program, args, cwd, env, None)
+    }
+
+    /// As [`ActionProcess::spawn`], but with stdout and stderr going to pipes whose read ends are
+    /// returned (stdout, stderr), so the runtime can tell this process's output apart.
+    pub fn spawn_captured<'a>(
+        program: &OsStr,
+        args: &[&OsStr],
+        cwd: &Path,
+        env: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> io::Result<(Self, [pipe::Receiver; 2])> {
+        let (out_r, out_w) = cloexec_pipe()?;
+        let (err_r, err_w) = cloexec_pipe()?;
+        let process = Self::spawn_with(program, args, cwd, env, Some([out_w, err_w]))?;
+        Ok((
+            process,
+            [
+                pipe::Receiver::from_owned_fd(out_r)?,
+                pipe::Receiver::from_owned_fd(err_r)?,
+            ],
+        ))
+    }
+
+    fn spawn_with<'a>(
+        program: &OsStr,
+        args: &[&OsStr],
+        cwd: &Path,
+        env: impl IntoIterator<Item = (&'a str, &'a str)>,
+        output: Option<[OwnedFd; 2]>,
+    ) -> io::Result<Self> {
         let (read_end, write_end) = cloexec_pipe()?;
         let fd = write_end.as_raw_fd();
+        let (stdout, stderr) = match output {
+            // Stdio from an OwnedFd is dup'ed into place in the child (close-on-exec is cleared).
+            Some([out, err]) => (Stdio::from(out), Stdio::from(err)),
+            None => (Stdio::inherit(), Stdio::inherit()),
+        };
         let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(cwd)
             .envs(env)
             .stdin(Stdio::piped())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+            .stdout(stdout)
+            .stderr(stderr)
             .kill_on_drop(true);
         // SAFETY: the closure runs in the forked child before exec and only calls the
         // async-signal-safe functions dup2 and fcntl on a descriptor that is open in the child.

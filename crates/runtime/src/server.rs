@@ -26,6 +26,7 @@ use whirl_model::error::messages;
 use whirl_model::logtag;
 
 use crate::code::{self, InitBody, InitValue, Unpacked};
+use crate::native::NativePool;
 use crate::process::{describe, exit_status_soon, ActionProcess, Exited};
 use crate::{Launcher, Listen, RuntimeArgs, SENTINEL};
 
@@ -56,6 +57,8 @@ struct State {
     /// After an `/init` with concurrency above 1 (node only): the launcher, shared by every
     /// activation in flight; `runner` is then no longer used.
     mux: RefCell<Option<Rc<Mux>>>,
+    /// After an `/init` with concurrency above 1 (native): one executable per concurrent slot.
+    native: RefCell<Option<Rc<NativePool>>>,
 }
 
 pub(crate) async fn serve(args: RuntimeArgs) -> anyhow::Result<()> {
@@ -85,6 +88,7 @@ pub(crate) async fn serve(args: RuntimeArgs) -> anyhow::Result<()> {
         runner: Arc::new(tokio::sync::Mutex::new(runner)),
         concurrency: Cell::new(1),
         mux: RefCell::new(None),
+        native: RefCell::new(None),
     });
 
     loop {
@@ -205,7 +209,7 @@ async fn init(state: Rc<State>, body: Bytes) -> Response<Body> {
         return error(StatusCode::FORBIDDEN, "Missing main/no code to execute.");
     }
     let concurrency = value.concurrency();
-    if concurrency > 1 && state.launcher != Launcher::Node {
+    if concurrency > 1 && state.launcher == Launcher::Python {
         // The platform refuses such actions when they are created; this guards a manifest that
         // claims otherwise: running them one at a time would mix their logs.
         state.phase.set(Phase::Failed);
@@ -229,6 +233,20 @@ async fn init(state: Rc<State>, body: Bytes) -> Response<Body> {
     tokio::task::spawn_local(async move {
         let mut runner = task_state.runner.clone().lock_owned().await;
         let outcome = match code::unpack(task_state.launcher, &task_state.work_dir, &value) {
+            Ok(unpacked) if concurrency > 1 && task_state.launcher == Launcher::Native => {
+                match unpacked.file.clone() {
+                    Some(exec) => NativePool::start(
+                        exec,
+                        unpacked.dir.clone(),
+                        value.env_strings(),
+                        usize::try_from(concurrency).unwrap_or(usize::MAX),
+                        value.activation_id(),
+                    )
+                    .await
+                    .map(|pool| *task_state.native.borrow_mut() = Some(Rc::new(pool))),
+                    None => Err("The action has no executable.".into()),
+                }
+            }
             Ok(unpacked) => runner.init(&unpacked, &value).await,
             Err(msg) => Err(msg),
         };
@@ -270,7 +288,11 @@ async fn run(state: Rc<State>, body: Bytes) -> Response<Body> {
     }
     let mux = state.mux.borrow().clone();
     if let Some(mux) = mux {
-        return run_concurrently(mux, body).await;
+        return run_concurrently(Concurrent::Node(mux), body).await;
+    }
+    let native = state.native.borrow().clone();
+    if let Some(pool) = native {
+        return run_concurrently(Concurrent::Native(pool), body).await;
     }
     if !is_json_object(&body) {
         sentinels();
@@ -305,7 +327,12 @@ struct RunHead<'a> {
 
 /// One activation among several in flight: the launcher tags the activation's output and prints
 /// its tagged sentinels itself; the runtime only does so when the launcher cannot (it died).
-async fn run_concurrently(mux: Rc<Mux>, body: Bytes) -> Response<Body> {
+enum Concurrent {
+    Node(Rc<Mux>),
+    Native(Rc<NativePool>),
+}
+
+async fn run_concurrently(runner: Concurrent, body: Bytes) -> Response<Body> {
     let activation_id = match serde_json::from_slice::<RunHead>(&body) {
         Ok(head) if body.trim_ascii_start().first() == Some(&b'{') => {
             head.activation_id.map(Cow::into_owned)
@@ -321,6 +348,14 @@ async fn run_concurrently(mux: Rc<Mux>, body: Bytes) -> Response<Body> {
     // In its own task, so a client that gives up cannot leave a request half-written.
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::task::spawn_local(async move {
+        let mux = match runner {
+            Concurrent::Node(mux) => mux,
+            Concurrent::Native(pool) => {
+                // The pool tags the copy's output and prints the sentinels itself.
+                let _ = tx.send(pool.run(&body, activation_id.as_deref()).await);
+                return;
+            }
+        };
         let outcome = mux.run(&body).await;
         let (status, body) = match outcome {
             Ok(answer) => answer,
@@ -364,7 +399,7 @@ fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     resp
 }
 
-fn error_body(msg: &str) -> Bytes {
+pub(crate) fn error_body(msg: &str) -> Bytes {
     Bytes::from(serde_json::to_vec(&serde_json::json!({ "error": msg })).unwrap_or_default())
 }
 
@@ -381,7 +416,7 @@ fn sentinels() {
 }
 
 /// Prints the tagged sentinel of activation `id` on stdout and stderr (concurrent mode).
-fn tagged_sentinels(id: &str) {
+pub(crate) fn tagged_sentinels(id: &str) {
     let mut line = logtag::tagged(id, SENTINEL);
     line.push('\n');
     write_fully(&mut std::io::stdout().lock(), line.as_bytes());
@@ -390,7 +425,7 @@ fn tagged_sentinels(id: &str) {
 
 /// Writes all of `bytes`, waiting out `EAGAIN`: the launcher shares our stdout and stderr and may
 /// have switched them to non-blocking mode (node does).
-fn write_fully(out: &mut impl Write, mut bytes: &[u8]) {
+pub(crate) fn write_fully(out: &mut impl Write, mut bytes: &[u8]) {
     let mut attempts = 0;
     while !bytes.is_empty() {
         match out.write(bytes) {
@@ -782,7 +817,7 @@ impl Mux {
 }
 
 /// A JSON object or array is the result; anything else is OpenWhisk's "not a dictionary" failure.
-fn result_response(raw: &RawValue) -> (StatusCode, Bytes) {
+pub(crate) fn result_response(raw: &RawValue) -> (StatusCode, Bytes) {
     let text = raw.get().trim_ascii();
     match text.as_bytes().first() {
         Some(b'{') | Some(b'[') => (StatusCode::OK, Bytes::copy_from_slice(text.as_bytes())),
@@ -795,7 +830,7 @@ fn result_response(raw: &RawValue) -> (StatusCode, Bytes) {
 
 /// Appends a JSON text as one line: raw newlines can only be insignificant whitespace in valid
 /// JSON, so they become spaces.
-fn push_single_line(out: &mut Vec<u8>, json: &[u8]) {
+pub(crate) fn push_single_line(out: &mut Vec<u8>, json: &[u8]) {
     out.extend(
         json.iter()
             .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),

@@ -1035,26 +1035,141 @@ fn node_concurrent_init_failure_frames_its_output_for_its_activation() {
 }
 
 #[test]
-fn python_and_native_refuse_concurrency() {
-    for launcher in ["python", "native"] {
-        let s = Server::start(launcher);
-        let code = if launcher == "python" {
-            "def main(a): return a"
-        } else {
-            "#!/bin/sh\nwhile read l; do echo '{}' >&3; done\n"
-        };
-        let (status, body) = s.init(json!({"code": code, "concurrency": 2}));
-        assert_eq!(status, 502, "{launcher}");
-        assert!(
-            body["error"]
-                .as_str()
-                .unwrap()
-                .contains("limits.concurrency 2 is not supported"),
-            "{body}"
-        );
-        // Concurrency 1 is the ordinary protocol.
-        let s = Server::start(launcher);
-        let (status, _) = s.init(json!({"code": code, "concurrency": 1}));
-        assert_eq!(status, 200, "{launcher}");
+fn python_refuses_concurrency() {
+    let s = Server::start("python");
+    let (status, body) = s.init(json!({"code": "def main(a): return a", "concurrency": 2}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("limits.concurrency 2 is not supported"),
+        "{body}"
+    );
+    // Concurrency 1 is the ordinary protocol.
+    let s = Server::start("python");
+    let (status, _) = s.init(json!({"code": "def main(a): return a", "concurrency": 1}));
+    assert_eq!(status, 200);
+}
+
+/// Prints three lines on each stream with pauses, answers with its pid; `die` exits instead.
+const NATIVE_SLOW: &str = r#"#!/bin/sh
+echo "booted $$"
+while read -r line; do
+  n=$(printf '%s' "$line" | sed -n 's/.*"n": *\([0-9]*\).*/\1/p')
+  case "$line" in *'"die":true'*) echo "dying $n"; exit 4 ;; esac
+  for i in 1 2 3; do
+    echo "$n out $i"
+    sleep 0.05
+    echo "$n err $i" >&2
+  done
+  printf '%s' "$n unterminated"
+  echo "{\"n\":$n,\"pid\":$$}" >&3
+done
+"#;
+
+#[test]
+fn native_concurrency_runs_one_copy_per_slot_with_tagged_output() {
+    let s = Arc::new(Server::start("native"));
+    let (status, body) = s.init(json!({
+        "code": NATIVE_SLOW, "concurrency": 4, "env": {"__OW_ACTIVATION_ID": "n0"},
+    }));
+    assert_eq!((status, body), (200, json!({"ok": true})));
+    let ids: Vec<String> = (0..4).map(|n| format!("n{n}")).collect();
+    let run_all = |s: &Arc<Server>| {
+        let threads: Vec<_> = (0..4)
+            .map(|n| {
+                let s = s.clone();
+                std::thread::spawn(move || s.run_as(&format!("n{n}"), json!({ "n": n })))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    let results = run_all(&s);
+    let mut pids = std::collections::HashSet::new();
+    for (n, (status, body)) in results.iter().enumerate() {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["n"], json!(n));
+        pids.insert(body["pid"].as_u64().unwrap());
     }
+    assert_eq!(pids.len(), 4, "one copy per concurrent activation");
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "they ran at once"
+    );
+    let (out, err) = wait_tagged_sentinels(&s, &ids);
+    for (stream, text) in [("stdout", &out), ("stderr", &err)] {
+        for (id, msg) in tagged_lines(text) {
+            let id = id.unwrap_or_else(|| panic!("untagged {stream} line {msg:?}"));
+            if msg == SENTINEL || msg.starts_with("booted") {
+                continue;
+            }
+            let n = id.trim_start_matches('n');
+            assert!(
+                msg.starts_with(&format!("{n} ")),
+                "{stream}: {msg:?} tagged {id}"
+            );
+        }
+        for id in &ids {
+            let n = id.trim_start_matches('n');
+            let mine: Vec<String> = tagged_lines(text)
+                .into_iter()
+                .filter(|(i, m)| i.as_ref() == Some(id) && !m.starts_with("booted"))
+                .map(|(_, m)| m)
+                .collect();
+            let kind = if stream == "stdout" { "out" } else { "err" };
+            let mut want: Vec<String> = (1..=3).map(|i| format!("{n} {kind} {i}")).collect();
+            if stream == "stdout" {
+                want.push(format!("{n} unterminated"));
+            }
+            want.push(SENTINEL.to_string());
+            assert_eq!(mine, want, "{stream} of {id}");
+        }
+    }
+    // The first copy's start-up line belongs to the activation /init ran for.
+    assert_eq!(
+        tagged_lines(&out)
+            .iter()
+            .filter(|(_, m)| m.starts_with("booted"))
+            .count(),
+        4
+    );
+    assert!(out.contains(&format!("{RS}n0{US}booted")), "{out:?}");
+
+    // Warm: the same four copies serve the next round.
+    for (status, body) in run_all(&s) {
+        assert_eq!(status, 200);
+        assert!(pids.contains(&body["pid"].as_u64().unwrap()), "{body}");
+    }
+}
+
+#[test]
+fn native_concurrency_a_dying_copy_fails_only_its_activation() {
+    let s = Arc::new(Server::start("native"));
+    let (status, _) = s.init(json!({"code": NATIVE_SLOW, "concurrency": 2}));
+    assert_eq!(status, 200);
+    let other = {
+        let s = s.clone();
+        std::thread::spawn(move || s.run_as("ok1", json!({"n": 1})))
+    };
+    let (status, body) = s.run_as("dead", json!({"n": 2, "die": true}));
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 4"),
+        "{body}"
+    );
+    let (status, body) = other.join().unwrap();
+    assert_eq!((status, body["n"].clone()), (200, json!(1)), "{body}");
+    let (out, _) = wait_tagged_sentinels(&s, &["dead".to_string(), "ok1".to_string()]);
+    assert!(out.contains(&format!("{RS}dead{US}dying 2\n")), "{out:?}");
+    // A fresh copy takes the next activation.
+    let (status, body) = s.run_as("next", json!({"n": 3}));
+    assert_eq!(status, 200, "{body}");
 }
