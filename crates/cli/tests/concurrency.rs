@@ -325,3 +325,24 @@ async fn native_actions_run_one_executable_per_slot_in_one_container() {
         "several copies of the executable ran at once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lines_stay_with_their_activation() {
+    let p = Platform::start("").await;
+    let code = "async function main(p) { console.log(p.c.repeat(p.k)); return {} }";
+    p.put_action(
+        "long",
+        "nodejs:20",
+        code,
+        json!({"limits": {"concurrency": 2}}),
+    )
+    .await;
+    for (c, k) in [("é", 20_000), ("x", 40_000), ("😀", 9_000)] {
+        let (st, act) = p.invoke("long", json!({"c": c, "k": k})).await;
+        assert_eq!(st, 200, "{act}");
+        let logs = messages(&act);
+        assert!(logs.len() > 1, "split into several lines: {}", logs.len());
+        let joined: String = logs.iter().map(|(_, m)| m.as_str()).collect();
+        assert_eq!(joined, c.repeat(k), "nothing lost or mangled");
+    }
+}

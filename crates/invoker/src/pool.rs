@@ -629,3 +629,211 @@ impl Pool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The pool's bookkeeping alone (no container is ever started: the containers here only
+    //! carry an id); the end-to-end tests in crates/cli/tests run it with real ones.
+
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use whirl_model::Endpoint;
+    use whirl_spi::{CollectedLogs, ContainerError};
+
+    use super::*;
+
+    struct Inert(String, Endpoint);
+
+    #[async_trait]
+    impl Container for Inert {
+        fn id(&self) -> &str {
+            &self.0
+        }
+        fn endpoint(&self) -> &Endpoint {
+            &self.1
+        }
+        async fn suspend(&self) -> Result<(), ContainerError> {
+            Ok(())
+        }
+        async fn resume(&self) -> Result<(), ContainerError> {
+            Ok(())
+        }
+        async fn destroy(&self) -> Result<(), ContainerError> {
+            Ok(())
+        }
+        async fn logs(
+            &self,
+            _: usize,
+            _: bool,
+            _: Duration,
+        ) -> Result<CollectedLogs, ContainerError> {
+            Ok(CollectedLogs::default())
+        }
+    }
+
+    fn key(action: &str) -> WarmKey {
+        WarmKey {
+            namespace: "ns".into(),
+            action: action.into(),
+            version: "0.0.1".into(),
+            updated: 1,
+        }
+    }
+
+    fn slot(pool: &Pool) -> Arc<Slot> {
+        let id = pool.next_id();
+        let endpoint = Endpoint::Unix(format!("/nonexistent/{id}").into());
+        Arc::new(Slot::new(
+            id,
+            Arc::new(Inert(id.to_string(), endpoint.clone())),
+            RuntimeClient::new(endpoint),
+            "nodejs:20".into(),
+            256,
+        ))
+    }
+
+    /// Acquires for `k` with concurrency `n` and returns what was found (panics when queued).
+    fn take(pool: &Pool, k: &WarmKey, n: usize) -> Acquired {
+        match pool.acquire(k, "nodejs:20", 256, n).0 {
+            Ok(a) => a,
+            Err(_) => panic!("queued"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shared_container_takes_up_to_its_concurrency_and_memory_is_charged_once() {
+        let pool = Pool::new(512, 10);
+        let k = key("a");
+        let Acquired::ColdShared(starting) = take(&pool, &k, 3) else {
+            panic!("cold")
+        };
+        // Two more join the container while it starts; a fourth would need a new one.
+        let Acquired::Join(j1) = take(&pool, &k, 3) else {
+            panic!("join")
+        };
+        let Acquired::Join(j2) = take(&pool, &k, 3) else {
+            panic!("join")
+        };
+        let s = slot(&pool);
+        pool.register(&s);
+        pool.started(&k, &starting, Some(&s));
+        assert_eq!(j1.wait().await.unwrap().id, s.id);
+        assert_eq!(j2.wait().await.unwrap().id, s.id);
+        let snap = pool.snapshot();
+        assert_eq!(
+            (snap.containers, snap.used_memory_mb, snap.activations),
+            (1, 256, 3)
+        );
+
+        // Full: the next one starts a second container (memory allows exactly one more).
+        let Acquired::ColdShared(second) = take(&pool, &k, 3) else {
+            panic!("cold")
+        };
+        let s2 = slot(&pool);
+        pool.register(&s2);
+        pool.started(&k, &second, Some(&s2));
+        assert_eq!(pool.snapshot().used_memory_mb, 512);
+        // One leaves the first: its slot serves the next activation at once.
+        assert!(!pool.leave_shared(&k, &s, true));
+        match take(&pool, &k, 3) {
+            Acquired::Warm(w) => assert!(w.id == s.id || w.id == s2.id),
+            _ => panic!("warm"),
+        }
+        // A different action finds no memory: it waits, and is woken when a container idles.
+        let other = key("b");
+        let (res, _) = pool.acquire(&other, "nodejs:20", 256, 1);
+        let mut waiting = res.err().expect("queued");
+        assert_eq!(pool.snapshot().queued, 1);
+        for _ in 0..s2.active.load(Ordering::Relaxed) {
+            pool.leave_shared(&k, &s2, true);
+        }
+        assert!(
+            waiting.try_recv().is_ok(),
+            "an idle container can now be evicted"
+        );
+        let snap = pool.snapshot();
+        assert_eq!(snap.idle, 1);
+        let (res, evicted) = pool.acquire(&other, "nodejs:20", 256, 1);
+        assert!(matches!(res, Ok(Acquired::Cold)));
+        assert_eq!(evicted.len(), 1, "the idle shared container made room");
+    }
+
+    #[tokio::test]
+    async fn a_failed_shared_container_takes_no_one_and_the_last_out_destroys_it() {
+        let pool = Pool::new(256, 10);
+        let k = key("a");
+        let Acquired::ColdShared(starting) = take(&pool, &k, 4) else {
+            panic!("cold")
+        };
+        let s = slot(&pool);
+        pool.register(&s);
+        pool.started(&k, &starting, Some(&s));
+        assert!(matches!(take(&pool, &k, 4), Acquired::Warm(_)));
+        assert!(matches!(take(&pool, &k, 4), Acquired::Warm(_)));
+        // One fails: the container is doomed but the other two keep running in it.
+        assert!(!pool.leave_shared(&k, &s, false));
+        let (res, _) = pool.acquire(&k, "nodejs:20", 256, 4);
+        let mut waiting = res
+            .err()
+            .expect("no room: the doomed container takes no one");
+        assert!(!pool.leave_shared(&k, &s, true));
+        assert!(waiting.try_recv().is_err());
+        assert!(
+            pool.leave_shared(&k, &s, true),
+            "the last one out destroys it"
+        );
+        assert!(waiting.try_recv().is_ok());
+        let snap = pool.snapshot();
+        assert_eq!(
+            (snap.containers, snap.used_memory_mb, snap.activations),
+            (0, 0, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_freed_slot_wakes_a_waiter_of_the_same_action_and_failed_starts_release_joiners() {
+        let pool = Pool::new(256, 10);
+        let k = key("a");
+        let Acquired::ColdShared(starting) = take(&pool, &k, 2) else {
+            panic!("cold")
+        };
+        let Acquired::Join(joined) = take(&pool, &k, 2) else {
+            panic!("join")
+        };
+        // Creation fails: the joiner is told to look again.
+        pool.cancel_reservation(256);
+        pool.started(&k, &starting, None);
+        assert!(joined.wait().await.is_none());
+
+        let Acquired::ColdShared(starting) = take(&pool, &k, 2) else {
+            panic!("cold")
+        };
+        let s = slot(&pool);
+        pool.register(&s);
+        pool.started(&k, &starting, Some(&s));
+        assert!(matches!(take(&pool, &k, 2), Acquired::Warm(_)));
+        let (res, _) = pool.acquire(&k, "nodejs:20", 256, 2);
+        let mut waiting = res.err().expect("full, and no memory for another");
+        assert!(!pool.leave_shared(&k, &s, true));
+        assert!(waiting.try_recv().is_ok(), "woken for the freed slot");
+        assert!(matches!(take(&pool, &k, 2), Acquired::Warm(_)));
+    }
+
+    #[tokio::test]
+    async fn concurrency_one_keeps_the_exclusive_path() {
+        let pool = Pool::new(256, 10);
+        let k = key("a");
+        assert!(matches!(take(&pool, &k, 1), Acquired::Cold));
+        let s = slot(&pool);
+        pool.register(&s);
+        assert!(!s.is_shared());
+        let (res, _) = pool.acquire(&k, "nodejs:20", 256, 1);
+        assert!(res.is_err(), "one activation per container");
+        pool.release(k.clone(), s.clone());
+        match take(&pool, &k, 1) {
+            Acquired::Warm(w) => assert_eq!(w.id, s.id),
+            _ => panic!("warm"),
+        }
+    }
+}

@@ -30,9 +30,9 @@ const NOT_DICTIONARY = 'The action did not return a dictionary or array.';
 const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
 const TAG_START = '\x1e';
 const TAG_END = '\x1f';
-// A partial line longer than this is written out as a line of its own, so output without newlines
-// cannot grow without bound (the platform's reader splits lines at 16 KiB too).
-const MAX_PARTIAL = 16 * 1024;
+// The platform's log reader splits lines at 16 KiB (newline included): a tagged line must fit, so
+// longer lines become several tagged lines, and a partial line is written out once it is that long.
+const MAX_LINE_BYTES = 16 * 1024;
 
 let entry = null;
 let exported = [];
@@ -47,9 +47,27 @@ class Activation {
   constructor(id) {
     this.id = String(id);
     this.tag = TAG_START + this.id + TAG_END;
+    this.max = MAX_LINE_BYTES - 1 - Buffer.byteLength(this.tag);
     this.partial = ['', ''];
     this.env = null;
     this.done = false;
+  }
+
+  // `line` as tagged lines, each within the reader's line length.
+  tagged(line) {
+    // Up to 3 UTF-8 bytes per UTF-16 unit: short lines need no measuring.
+    if (line.length * 3 <= this.max || Buffer.byteLength(line) <= this.max) return this.tag + line + '\n';
+    const bytes = Buffer.from(line, 'utf8');
+    let out = '';
+    let start = 0;
+    while (start < bytes.length) {
+      let end = Math.min(start + this.max, bytes.length);
+      // Never split a character: back off over UTF-8 continuation bytes.
+      while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--;
+      out += this.tag + bytes.toString('utf8', start, end) + '\n';
+      start = end;
+    }
+    return out;
   }
 
   // The tagged complete lines of `text` written to stream s; the rest waits for its newline.
@@ -59,13 +77,13 @@ class Activation {
     let start = 0;
     let nl;
     while ((nl = buf.indexOf('\n', start)) !== -1) {
-      out += this.tag + buf.slice(start, nl) + '\n';
+      out += this.tagged(buf.slice(start, nl));
       start = nl + 1;
     }
     let rest = buf.slice(start);
-    while (rest.length > MAX_PARTIAL) {
-      out += this.tag + rest.slice(0, MAX_PARTIAL) + '\n';
-      rest = rest.slice(MAX_PARTIAL);
+    if (rest.length > this.max) {
+      out += this.tagged(rest);
+      rest = '';
     }
     this.partial[s] = rest;
     return out;
@@ -78,7 +96,7 @@ class Activation {
     this.done = true;
     const streams = [process.stdout, process.stderr];
     for (let s = 0; s < 2; s++) {
-      let out = this.partial[s] ? this.tag + this.partial[s] + '\n' : '';
+      let out = this.partial[s] ? this.tagged(this.partial[s]) : '';
       this.partial[s] = '';
       out += this.tag + SENTINEL + '\n';
       rawWrite[s].call(streams[s], out);

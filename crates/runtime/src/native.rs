@@ -25,7 +25,8 @@ use whirl_model::logtag;
 use crate::process::{ActionProcess, Exited};
 use crate::server::{error_body, push_single_line, result_response, write_fully};
 
-/// Lines longer than this are split (as the platform's log reader does).
+/// The platform's log reader splits lines at this many bytes (newline included), so a tagged
+/// line must fit: longer output lines are split into several tagged lines.
 const MAX_LINE: usize = 16 * 1024;
 
 /// One stream of one copy: its pipe and the line it has not finished yet.
@@ -50,11 +51,12 @@ impl Output {
     fn forward(&mut self, s: usize, id: Option<&str>, flush: bool) {
         let mut out = Vec::new();
         let mut start = 0;
+        let max = MAX_LINE - 1 - id.map_or(0, |id| id.len() + 2);
         loop {
             let rest = &self.partial[start..];
             let (len, used) = match rest.iter().position(|&b| b == b'\n') {
-                Some(nl) if nl <= MAX_LINE => (nl, nl + 1),
-                _ if rest.len() > MAX_LINE => (MAX_LINE, MAX_LINE),
+                Some(nl) if nl <= max => (nl, nl + 1),
+                _ if rest.len() > max => (max, max),
                 _ if flush && !rest.is_empty() => (rest.len(), rest.len()),
                 _ => break,
             };
