@@ -481,7 +481,15 @@ impl Invoker {
         if limit_bytes == 0 {
             // Nothing is kept, but drop what the container printed so it does not sit in the
             // container's buffer.
-            let _ = slot.container.logs(0, false, Duration::ZERO).await;
+            if slot.is_shared() && slot.container.attributes_logs() {
+                let id = msg.activation_id.to_string();
+                let _ = slot
+                    .container
+                    .activation_logs(&id, 0, false, Duration::ZERO)
+                    .await;
+            } else {
+                let _ = slot.container.logs(0, false, Duration::ZERO).await;
+            }
             return Vec::new();
         }
         // The log store sees the activation as it will be recorded (without logs).
