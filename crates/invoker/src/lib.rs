@@ -372,7 +372,7 @@ impl Invoker {
             let concurrency = slot.max_concurrent.load(Ordering::Relaxed);
             if concurrency > 1 {
                 // Whirl's runtime then runs activations at once and tags their output.
-                value["concurrency"] = json!(concurrency);
+                value["concurrency"] = serde_json::json!(concurrency);
             }
             let t0 = SystemTime::now();
             start_ms = Some(epoch_ms(t0));
