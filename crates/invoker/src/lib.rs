@@ -9,6 +9,10 @@
 //!    error, timeout, crash: OpenWhisk's ContainerProxy rules),
 //! 5. stores exactly one activation record and returns it.
 //!
+//! An action with `limits.concurrency` N (of a kind whose runtime can share a container) runs up
+//! to N activations at once in one container, memory charged once ([`pool`] explains how); each
+//! activation's logs are the lines tagged with its id (`LogContext::concurrent`).
+//!
 //! Idle warm containers are suspended after a grace period and resumed on reuse, and destroyed
 //! after an idle timeout, by one janitor task (no per-activation timers on the warm path).
 //! Prewarmed stem cells of the manifest's kinds are kept ready and backfilled when used.

@@ -52,8 +52,6 @@ struct State {
     phase: Cell<Phase>,
     /// The one action-loop process; holding the lock is holding the right to exchange with it.
     runner: Arc<tokio::sync::Mutex<Runner>>,
-    /// Activations the platform may run at once (from `/init`; 1 until then).
-    concurrency: Cell<u64>,
     /// After an `/init` with concurrency above 1 (node only): the launcher, shared by every
     /// activation in flight; `runner` is then no longer used.
     mux: RefCell<Option<Rc<Mux>>>,
@@ -86,7 +84,6 @@ pub(crate) async fn serve(args: RuntimeArgs) -> anyhow::Result<()> {
         work_dir,
         phase: Cell::new(Phase::Uninitialized),
         runner: Arc::new(tokio::sync::Mutex::new(runner)),
-        concurrency: Cell::new(1),
         mux: RefCell::new(None),
         native: RefCell::new(None),
     });
@@ -223,7 +220,6 @@ async fn init(state: Rc<State>, body: Bytes) -> Response<Body> {
             ),
         );
     }
-    state.concurrency.set(concurrency);
     state.phase.set(Phase::Initializing);
 
     // The work runs in its own task, so a client that gives up mid-way cannot leave the launcher
@@ -325,13 +321,15 @@ struct RunHead<'a> {
     activation_id: Option<Cow<'a, str>>,
 }
 
-/// One activation among several in flight: the launcher tags the activation's output and prints
-/// its tagged sentinels itself; the runtime only does so when the launcher cannot (it died).
+/// What runs the activations of a container with concurrency above 1.
 enum Concurrent {
     Node(Rc<Mux>),
     Native(Rc<NativePool>),
 }
 
+/// One activation among several in flight. Node: the launcher tags the activation's output and
+/// prints its tagged sentinels itself; the runtime only does so when the launcher cannot (it
+/// died). Native: the pool does both for the copy that ran it.
 async fn run_concurrently(runner: Concurrent, body: Bytes) -> Response<Body> {
     let activation_id = match serde_json::from_slice::<RunHead>(&body) {
         Ok(head) if body.trim_ascii_start().first() == Some(&b'{') => {
