@@ -278,10 +278,18 @@ impl Invoker {
                     None => continue,
                 },
                 Acquired::Cold => (self.create(&kind, memory, Some(action)).await, None),
-                Acquired::ColdShared(starting) => (
-                    self.create(&kind, memory, Some(action)).await,
-                    Some(starting),
-                ),
+                Acquired::ColdShared(starting) => {
+                    // Should this future be dropped while creating, the joiners are let go.
+                    let guard = StartingGuard {
+                        pool: &inner.pool,
+                        key: &key,
+                        starting: Some(starting.clone()),
+                        memory,
+                    };
+                    let created = self.create(&kind, memory, Some(action)).await;
+                    guard.disarm();
+                    (created, Some(starting))
+                }
             };
             match created {
                 Ok(slot) => {
@@ -717,6 +725,30 @@ async fn janitor(inner: std::sync::Weak<Inner>) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Ends a shared cold start whose creating future was dropped: the reservation is returned and
+/// the activations that joined it look elsewhere.
+struct StartingGuard<'a> {
+    pool: &'a Pool,
+    key: &'a WarmKey,
+    starting: Option<Arc<pool::Starting>>,
+    memory: u64,
+}
+
+impl StartingGuard<'_> {
+    fn disarm(mut self) {
+        self.starting = None;
+    }
+}
+
+impl Drop for StartingGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(starting) = self.starting.take() {
+            self.pool.cancel_reservation(self.memory);
+            self.pool.started(self.key, &starting, None);
         }
     }
 }
