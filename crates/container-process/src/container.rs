@@ -258,6 +258,23 @@ impl Container for ProcessContainer {
             .await)
     }
 
+    fn attributes_logs(&self) -> bool {
+        true
+    }
+
+    async fn activation_logs(
+        &self,
+        activation_id: &str,
+        limit_bytes: usize,
+        wait_for_sentinel: bool,
+        timeout: Duration,
+    ) -> Result<CollectedLogs, ContainerError> {
+        Ok(self
+            .logs
+            .collect_activation(activation_id, limit_bytes, wait_for_sentinel, timeout)
+            .await)
+    }
+
     async fn out_of_memory(&self) -> bool {
         match (self.oom_at_destroy.get(), &self.cgroup) {
             (Some(oom), _) => *oom,

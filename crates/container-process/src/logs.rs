@@ -6,14 +6,21 @@
 //! *each* stream and they arrive independently: after stdout's sentinel, stdout lines belong to
 //! the next activation and must stay queued while we wait for stderr's. Every entry carries a
 //! global sequence number so the two streams can be merged back in arrival order.
+//!
+//! Lines tagged with an activation id ([`whirl_model::logtag`], printed by runtimes that run
+//! several activations at once) are kept apart, one queue per activation, and collected by
+//! [`LogBuffer::collect_activation`]: each activation gets exactly the lines it wrote, however
+//! they interleave with its neighbours'. Tagged lines of an activation already collected, and
+//! untagged lines in such a container, belong to no record and are dropped.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use whirl_model::logtag;
 use whirl_spi::{CollectedLogs, LogLine, LogStream};
 
 /// The line OpenWhisk runtimes print on stdout and on stderr after each activation.
@@ -25,6 +32,9 @@ const MAX_LINE: u64 = 16 * 1024;
 
 /// Bookkeeping cost counted per entry on top of its text, so a flood of empty lines is bounded too.
 const ENTRY_OVERHEAD: usize = 64;
+
+/// How many collected activation ids are remembered, so their late lines are dropped at once.
+const FINISHED_IDS: usize = 1024;
 
 struct Entry {
     seq: u64,
@@ -46,10 +56,24 @@ struct Queue {
     eof: bool,
 }
 
+/// The tagged output of one activation: both streams in arrival order.
+#[derive(Default)]
+struct Tagged {
+    /// (stream, entry)
+    entries: VecDeque<(usize, Entry)>,
+    /// Lines were dropped to keep the buffer bounded.
+    dropped: bool,
+}
+
 #[derive(Default)]
 struct State {
     /// stdout, stderr.
     queues: [Queue; 2],
+    /// Tagged lines by activation id.
+    tagged: HashMap<String, Tagged>,
+    /// Activations whose tagged output was collected (oldest first), for dropping late lines.
+    finished: VecDeque<String>,
+    finished_set: HashSet<String>,
     next_seq: u64,
     cost: usize,
     /// Lines were dropped because nobody collected them; reported as truncation by the next
@@ -71,6 +95,50 @@ impl State {
         let e = self.queues[s].entries.pop_front()?;
         self.cost -= e.cost();
         Some(e)
+    }
+
+    /// Drops the oldest entry, tagged or not, to stay within the bound.
+    fn drop_oldest(&mut self) -> bool {
+        let untagged = self
+            .oldest([true, true])
+            .and_then(|s| self.queues[s].entries.front().map(|e| (e.seq, s)));
+        let tagged = self
+            .tagged
+            .iter()
+            .filter_map(|(id, t)| t.entries.front().map(|(_, e)| (e.seq, id)))
+            .min()
+            .map(|(seq, id)| (seq, id.clone()));
+        match (untagged, tagged) {
+            (Some((u, s)), Some((t, _))) if u < t => {
+                self.pop(s);
+                self.dropped = true;
+            }
+            (Some((_, s)), None) => {
+                self.pop(s);
+                self.dropped = true;
+            }
+            (_, Some((_, id))) => {
+                if let Some(t) = self.tagged.get_mut(&id) {
+                    if let Some((_, e)) = t.entries.pop_front() {
+                        self.cost -= e.cost();
+                    }
+                    t.dropped = true;
+                }
+            }
+            (None, None) => return false,
+        }
+        true
+    }
+
+    fn finish(&mut self, id: String) {
+        if self.finished_set.insert(id.clone()) {
+            self.finished.push_back(id);
+            if self.finished.len() > FINISHED_IDS {
+                if let Some(old) = self.finished.pop_front() {
+                    self.finished_set.remove(&old);
+                }
+            }
+        }
     }
 }
 
@@ -107,24 +175,49 @@ impl LogBuffer {
     /// Appends one line (without its newline) read from stream `s` (0 stdout, 1 stderr).
     fn push(&self, s: usize, line: String) {
         let time = SystemTime::now();
-        let sentinel = line == SENTINEL;
+        let tag = logtag::split(&line).map(|(id, message)| (id.to_string(), message.len()));
+        let sentinel = match &tag {
+            Some((_, len)) => line[line.len() - len..] == *SENTINEL,
+            None => line == SENTINEL,
+        };
         {
             let mut st = self.lock();
             let seq = st.next_seq;
             st.next_seq += 1;
-            let entry = Entry {
-                seq,
-                time,
-                text: if sentinel { None } else { Some(line) },
-            };
-            st.cost += entry.cost();
-            st.queues[s].entries.push_back(entry);
+            match tag {
+                None => {
+                    let entry = Entry {
+                        seq,
+                        time,
+                        text: if sentinel { None } else { Some(line) },
+                    };
+                    st.cost += entry.cost();
+                    st.queues[s].entries.push_back(entry);
+                }
+                Some((id, len)) => {
+                    if st.finished_set.contains(&id) {
+                        // Written after its activation's logs were collected: no record is left
+                        // to hold it.
+                        return;
+                    }
+                    let text = (!sentinel).then(|| {
+                        let mut line = line;
+                        line.drain(..line.len() - len);
+                        line
+                    });
+                    let entry = Entry { seq, time, text };
+                    st.cost += entry.cost();
+                    st.tagged
+                        .entry(id)
+                        .or_default()
+                        .entries
+                        .push_back((s, entry));
+                }
+            }
             while st.cost > self.max_cost {
-                let Some(oldest) = st.oldest([true, true]) else {
+                if !st.drop_oldest() {
                     break;
-                };
-                st.pop(oldest);
-                st.dropped = true;
+                }
             }
         }
         if sentinel {
@@ -201,6 +294,91 @@ impl LogBuffer {
                 return out;
             }
         }
+    }
+}
+
+impl LogBuffer {
+    /// Takes the lines tagged with activation `id` (see `Container::activation_logs`), and drops
+    /// the untagged output queued so far (it belongs to no activation).
+    pub(crate) async fn collect_activation(
+        &self,
+        id: &str,
+        limit_bytes: usize,
+        wait_for_sentinel: bool,
+        timeout: Duration,
+    ) -> CollectedLogs {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            {
+                let mut st = self.lock();
+                let ended = st.tagged.get(id).map_or([false; 2], |t| {
+                    let mut ended = [false; 2];
+                    for (s, e) in &t.entries {
+                        if e.text.is_none() {
+                            ended[*s] = true;
+                        }
+                    }
+                    ended
+                });
+                let complete = ended == [true, true];
+                let streams_over = (0..2).all(|s| ended[s] || st.queues[s].eof);
+                if !wait_for_sentinel || complete || streams_over {
+                    return Self::take_activation(&mut st, id, limit_bytes, complete);
+                }
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                let mut st = self.lock();
+                return Self::take_activation(&mut st, id, limit_bytes, false);
+            }
+        }
+    }
+
+    fn take_activation(
+        st: &mut State,
+        id: &str,
+        limit_bytes: usize,
+        complete: bool,
+    ) -> CollectedLogs {
+        for s in 0..2 {
+            while st.pop(s).is_some() {}
+        }
+        st.dropped = false;
+        let tagged = st.tagged.remove(id).unwrap_or_default();
+        st.finish(id.to_string());
+        let mut out = CollectedLogs {
+            lines: Vec::new(),
+            truncated: tagged.dropped,
+            complete,
+        };
+        let mut bytes = 0usize;
+        let mut over_limit = false;
+        // A stream's sentinel ends the activation's output on that stream: later lines are late.
+        let mut ended = [false; 2];
+        for (s, entry) in tagged.entries {
+            st.cost -= entry.cost();
+            if ended[s] {
+                continue;
+            }
+            match entry.text {
+                None => ended[s] = true,
+                Some(message) if over_limit || bytes + message.len() > limit_bytes => {
+                    over_limit = true;
+                    out.truncated = true;
+                }
+                Some(message) => {
+                    bytes += message.len();
+                    out.lines.push(LogLine {
+                        time: entry.time,
+                        stream: stream_of(s),
+                        message,
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -352,6 +530,99 @@ mod tests {
             !b.collect(1 << 20, false, Duration::ZERO).await.truncated,
             "reported once"
         );
+    }
+
+    fn tag(id: &str, m: &str) -> String {
+        logtag::tagged(id, m)
+    }
+
+    #[tokio::test]
+    async fn tagged_lines_go_to_their_own_activation() {
+        let b = LogBuffer::new(1 << 20);
+        b.push(OUT, "orphan".into());
+        b.push(OUT, tag("a", "a1"));
+        b.push(ERR, tag("b", "b1"));
+        b.push(OUT, tag("b", "b2"));
+        b.push(ERR, tag("a", "a2"));
+        b.push(OUT, tag("a", SENTINEL));
+        b.push(OUT, tag("b", SENTINEL));
+        b.push(OUT, tag("a", "late: after a's stdout sentinel"));
+        b.push(ERR, tag("a", "a3"));
+        b.push(ERR, tag("a", SENTINEL));
+        b.push(OUT, tag("a", "after a was collected"));
+        let a = b
+            .collect_activation("a", 1 << 20, true, Duration::ZERO)
+            .await;
+        assert!(a.complete && !a.truncated);
+        assert_eq!(
+            texts(&a),
+            [
+                (LogStream::Stdout, "a1"),
+                (LogStream::Stderr, "a2"),
+                (LogStream::Stderr, "a3"),
+            ]
+        );
+        // b's stderr sentinel is still to come: waits, then gets its lines when it arrives.
+        let pusher = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                b.push(ERR, tag("b", "b3"));
+                b.push(ERR, tag("b", SENTINEL));
+            })
+        };
+        let got = b
+            .collect_activation("b", 1 << 20, true, Duration::from_secs(10))
+            .await;
+        pusher.await.unwrap();
+        assert!(got.complete);
+        assert_eq!(
+            texts(&got),
+            [
+                (LogStream::Stderr, "b1"),
+                (LogStream::Stdout, "b2"),
+                (LogStream::Stderr, "b3")
+            ]
+        );
+        // Late lines of a collected activation and untagged lines were dropped.
+        b.push(OUT, tag("a", "later still"));
+        let st = b.lock();
+        assert!(st.tagged.is_empty() && st.queues.iter().all(|q| q.entries.is_empty()));
+        assert_eq!(st.cost, 0);
+    }
+
+    #[tokio::test]
+    async fn tagged_collection_honours_the_limit_timeout_and_bound() {
+        let b = LogBuffer::new(1 << 20);
+        for m in ["1234", "56789", "0"] {
+            b.push(OUT, tag("x", m));
+        }
+        b.push(OUT, tag("x", SENTINEL));
+        b.push(ERR, tag("x", SENTINEL));
+        let x = b.collect_activation("x", 5, true, Duration::ZERO).await;
+        assert!(x.complete && x.truncated);
+        assert_eq!(texts(&x), [(LogStream::Stdout, "1234")]);
+
+        b.push(OUT, tag("y", "no sentinel"));
+        let y = b
+            .collect_activation("y", 100, true, Duration::from_millis(10))
+            .await;
+        assert!(!y.complete);
+        assert_eq!(texts(&y), [(LogStream::Stdout, "no sentinel")]);
+
+        let small = LogBuffer::new(10 * (ENTRY_OVERHEAD + 10));
+        for i in 0..100 {
+            small.push(OUT, tag("z", &format!("{i:03}")));
+        }
+        small.push(OUT, tag("w", "w's own"));
+        let z = small
+            .collect_activation("z", 1 << 20, false, Duration::ZERO)
+            .await;
+        assert!(z.truncated && z.lines.len() < 10, "{z:?}");
+        let w = small
+            .collect_activation("w", 1 << 20, false, Duration::ZERO)
+            .await;
+        assert_eq!(texts(&w), [(LogStream::Stdout, "w's own")]);
     }
 
     #[tokio::test]

@@ -335,6 +335,8 @@ pub(crate) async fn put_action(
         }
     };
 
+    validate::check_concurrency(&action, &inner.manifest)?;
+
     let body = serde_json::to_value(&action).map_err(|e| ApiError::internal(e.to_string()))?;
     let epoch = inner.actions.begin_write();
     let rev = match inner

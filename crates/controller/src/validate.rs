@@ -341,6 +341,40 @@ pub(crate) fn updated_action(put: ActionPut, old: Action, now_ms: u64) -> Action
     }
 }
 
+/// An action whose containers would run several activations at once (a `limits.concurrency`
+/// above one) must be of a kind whose runtime can (`concurrent = true` in the manifest): refused
+/// here, at create or update time, rather than surprising at run time. Sequences run in the
+/// controller and have no container, so their limit is moot.
+pub(crate) fn check_concurrency(
+    action: &Action,
+    manifest: &RuntimeManifest,
+) -> Result<(), ApiError> {
+    let n = action.limits.concurrency;
+    if n <= 1 || matches!(action.exec, Exec::Sequence { .. }) {
+        return Ok(());
+    }
+    let kind = action.exec.kind();
+    if manifest.resolve(kind).is_ok_and(|k| k.concurrent) {
+        return Ok(());
+    }
+    let mut able: Vec<&str> = manifest
+        .kinds
+        .iter()
+        .filter(|k| k.concurrent && !k.deprecated)
+        .map(|k| k.kind.as_str())
+        .collect();
+    able.sort_unstable();
+    let supported = if able.is_empty() {
+        "none on this platform".to_string()
+    } else {
+        format!("'{}'", able.join("', '"))
+    };
+    Err(ApiError::bad_request(format!(
+        "concurrency {n} is not supported for kind '{kind}': its runtime runs one activation per \
+         container. Kinds that support a concurrency above 1: {supported}."
+    )))
+}
+
 /// Validates one entity-name path segment.
 pub(crate) fn entity_name(segment: &str) -> Result<(), ApiError> {
     if is_valid_name(segment) {
@@ -474,12 +508,41 @@ mod tests {
             "log size 11 MB exceeds allowed threshold of 10 MB"
         );
         assert_eq!(
-            msg(json!({"concurrency": 2})).unwrap_err().1,
-            "concurrency 2 exceeds allowed threshold of 1"
+            msg(json!({"concurrency": 501})).unwrap_err().1,
+            "concurrency 501 exceeds allowed threshold of 500"
         );
         assert_eq!(
             msg(json!({"concurrency": 0})).unwrap_err().1,
             "concurrency 0 below allowed threshold of 1"
+        );
+    }
+
+    #[test]
+    fn concurrency_needs_a_concurrent_kind() {
+        let manifest: RuntimeManifest = serde_json::from_value(json!({"kinds": [
+            {"kind": "python:3", "launcher": "python"},
+            {"kind": "nodejs:20", "launcher": "node", "concurrent": true},
+        ]}))
+        .unwrap();
+        let action = |kind: &str, concurrency: u64| {
+            let mut a: Action = serde_json::from_value(json!({
+                "namespace": "ns", "name": "a", "version": "0.0.1", "publish": false,
+                "exec": {"kind": kind, "code": "x"},
+                "annotations": [], "parameters": [],
+                "limits": {"timeout": 1000, "memory": 256, "logs": 10, "concurrency": 1},
+            }))
+            .unwrap();
+            a.limits.concurrency = concurrency;
+            a
+        };
+        assert!(check_concurrency(&action("nodejs:20", 50), &manifest).is_ok());
+        assert!(check_concurrency(&action("python:3", 1), &manifest).is_ok());
+        let e = check_concurrency(&action("python:3", 2), &manifest).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.message,
+            "concurrency 2 is not supported for kind 'python:3': its runtime runs one activation \
+             per container. Kinds that support a concurrency above 1: 'nodejs:20'."
         );
     }
 

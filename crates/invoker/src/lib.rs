@@ -9,6 +9,10 @@
 //!    error, timeout, crash: OpenWhisk's ContainerProxy rules),
 //! 5. stores exactly one activation record and returns it.
 //!
+//! An action with `limits.concurrency` N (of a kind whose runtime can share a container) runs up
+//! to N activations at once in one container, memory charged once ([`pool`] explains how); each
+//! activation's logs are the lines tagged with its id (`LogContext::concurrent`).
+//!
 //! Idle warm containers are suspended after a grace period and resumed on reuse, and destroyed
 //! after an idle timeout, by one janitor task (no per-activation timers on the warm path).
 //! Prewarmed stem cells of the manifest's kinds are kept ready and backfilled when used.
@@ -236,34 +240,70 @@ impl Invoker {
             version: action.version.clone(),
             updated: action.updated,
         };
-        let acquired = loop {
-            let (res, evicted) = inner.pool.acquire(&key, &kind.kind, memory);
-            for s in evicted {
-                tokio::spawn(async move {
-                    let _ = s.container.destroy().await;
-                });
-            }
-            match res {
-                Ok(a) => break a,
-                Err(wait) => {
-                    debug!(activation = %msg.activation_id, "no container free; queued");
-                    let _ = wait.await;
-                }
-            }
+        // Activations one container of this action runs at once: the action's limit where the
+        // kind's runtime can share a container, else 1 (the controller refuses more at create
+        // time; this covers a manifest changed since).
+        let concurrency = if kind.concurrent {
+            usize::try_from(action.limits.concurrency)
+                .unwrap_or(usize::MAX)
+                .max(1)
+        } else {
+            1
         };
-        let slot = match acquired {
-            Acquired::Warm(slot) => slot,
-            Acquired::Prewarm(slot) => {
-                self.backfill_prewarm(&kind, memory);
-                slot
-            }
-            Acquired::Cold => match self.create(&kind, memory, Some(action)).await {
+        let slot = loop {
+            let acquired = loop {
+                let (res, evicted) = inner.pool.acquire(&key, &kind.kind, memory, concurrency);
+                for s in evicted {
+                    tokio::spawn(async move {
+                        let _ = s.container.destroy().await;
+                    });
+                }
+                match res {
+                    Ok(a) => break a,
+                    Err(wait) => {
+                        debug!(activation = %msg.activation_id, "no container free; queued");
+                        let _ = wait.await;
+                    }
+                }
+            };
+            let (created, starting) = match acquired {
+                Acquired::Warm(slot) => break slot,
+                Acquired::Prewarm(slot) => {
+                    self.backfill_prewarm(&kind, memory);
+                    break slot;
+                }
+                Acquired::Join(join) => match join.wait().await {
+                    Some(slot) => break slot,
+                    // The container it waited for could not be created: look again.
+                    None => continue,
+                },
+                Acquired::Cold => (self.create(&kind, memory, Some(action)).await, None),
+                Acquired::ColdShared(starting) => {
+                    // Should this future be dropped while creating, the joiners are let go.
+                    let guard = StartingGuard {
+                        pool: &inner.pool,
+                        key: &key,
+                        starting: Some(starting.clone()),
+                        memory,
+                    };
+                    let created = self.create(&kind, memory, Some(action)).await;
+                    guard.disarm();
+                    (created, Some(starting))
+                }
+            };
+            match created {
                 Ok(slot) => {
                     inner.pool.register(&slot);
-                    slot
+                    if let Some(starting) = &starting {
+                        inner.pool.started(&key, starting, Some(&slot));
+                    }
+                    break slot;
                 }
                 Err(e) => {
                     inner.pool.cancel_reservation(memory);
+                    if let Some(starting) = &starting {
+                        inner.pool.started(&key, starting, None);
+                    }
                     let response = match e {
                         ContainerError::UserStartup(m) => ActivationResponse::developer_error(m),
                         ContainerError::Startup(m) => ActivationResponse::whisk_error(m),
@@ -274,9 +314,25 @@ impl Invoker {
                     };
                     return self.failed_before_run(action, msg, response);
                 }
-            },
+            }
         };
         self.run_in(slot, key, &kind, action, msg).await
+    }
+
+    /// An activation is done with its container: keep it warm, or destroy it. A shared container
+    /// is destroyed only when the last activation in it leaves.
+    async fn finish(&self, key: WarmKey, slot: Arc<Slot>, keep: bool) {
+        if slot.is_shared() {
+            if self.inner.pool.leave_shared(&key, &slot, keep) {
+                if let Err(e) = slot.container.destroy().await {
+                    warn!(container = slot.container.id(), error = %e, "destroy failed");
+                }
+            }
+        } else if keep {
+            self.inner.pool.release(key, slot);
+        } else {
+            self.destroy(slot).await;
+        }
     }
 
     async fn run_in(
@@ -297,7 +353,7 @@ impl Invoker {
                 if let Err(e) = slot.container.resume().await {
                     warn!(container = slot.container.id(), error = %e, "resume failed");
                     drop(suspended);
-                    self.destroy(slot).await;
+                    self.finish(key, slot, false).await;
                     return self.failed_before_run(
                         action,
                         msg,
@@ -309,8 +365,27 @@ impl Invoker {
         }
         let mut init_ms = None;
         let mut start_ms = None;
-        if !slot.initialized.load(Ordering::Acquire) {
-            let value = payload::init_value(action, msg, deadline);
+        // Activations sharing a fresh container wait at this gate while the first one initializes
+        // it (uncontended, and only before the first run, for concurrency 1).
+        let gate_slot = (!slot.initialized.load(Ordering::Acquire)).then(|| slot.clone());
+        let mut gate = match &gate_slot {
+            Some(s) => Some(s.init_gate.lock().await),
+            None => None,
+        };
+        if let Some(response) = gate.as_ref().and_then(|g| (**g).clone()) {
+            // Its /init failed for the activation that ran it: this one ends the same way
+            // (OpenWhisk aborts the runs buffered behind a failed /init likewise).
+            drop(gate);
+            self.finish(key, slot, false).await;
+            return self.failed_before_run(action, msg, response);
+        }
+        if gate.is_some() && !slot.initialized.load(Ordering::Acquire) {
+            let mut value = payload::init_value(action, msg, deadline);
+            let concurrency = slot.max_concurrent.load(Ordering::Relaxed);
+            if concurrency > 1 {
+                // Whirl's runtime then runs activations at once and tags their output.
+                value["concurrency"] = serde_json::json!(concurrency);
+            }
             let t0 = SystemTime::now();
             start_ms = Some(epoch_ms(t0));
             match slot.client.init(&value, timeout).await {
@@ -320,6 +395,10 @@ impl Invoker {
                 }
                 Err(failure) => {
                     let f = self.classify_init_failure(&slot, failure, timeout).await;
+                    if let Some(g) = gate.as_mut() {
+                        **g = Some(f.response.clone());
+                    }
+                    drop(gate);
                     let now = whirl_model::time::now_ms();
                     let logs = self
                         .collect_logs(
@@ -331,7 +410,7 @@ impl Invoker {
                             start_ms.unwrap_or(now),
                         )
                         .await;
-                    self.destroy(slot).await;
+                    self.finish(key, slot, false).await;
                     return self.record(
                         action,
                         msg,
@@ -345,6 +424,7 @@ impl Invoker {
                 }
             }
         }
+        drop(gate);
         let params = payload::run_params(msg);
         let ids = payload::RunIds::new(action, msg);
         let body = payload::run_payload(action, msg, &params, &ids, deadline);
@@ -372,11 +452,7 @@ impl Invoker {
             StatusCode::Success | StatusCode::ApplicationError
         ) && !timed_out
             && !result.connection_lost;
-        if keep {
-            inner.pool.release(key, slot);
-        } else {
-            self.destroy(slot).await;
-        }
+        self.finish(key, slot, keep).await;
         self.record(action, msg, start, end, init_ms, response, logs, timed_out)
     }
 
@@ -417,7 +493,15 @@ impl Invoker {
         if limit_bytes == 0 {
             // Nothing is kept, but drop what the container printed so it does not sit in the
             // container's buffer.
-            let _ = slot.container.logs(0, false, Duration::ZERO).await;
+            if slot.is_shared() && slot.container.attributes_logs() {
+                let id = msg.activation_id.to_string();
+                let _ = slot
+                    .container
+                    .activation_logs(&id, 0, false, Duration::ZERO)
+                    .await;
+            } else {
+                let _ = slot.container.logs(0, false, Duration::ZERO).await;
+            }
             return Vec::new();
         }
         // The log store sees the activation as it will be recorded (without logs).
@@ -437,6 +521,7 @@ impl Invoker {
             limit_bytes,
             sentinelled: kind.sentinelled_logs,
             developer_error: response.status == StatusCode::DeveloperError,
+            concurrent: slot.is_shared(),
         };
         match logs.collect(&ctx, slot.container.as_ref()).await {
             Ok(lines) => lines,
@@ -524,17 +609,13 @@ impl Invoker {
         };
         let container = inner.deps.factory.create(spec).await?;
         let client = RuntimeClient::new(container.endpoint().clone());
-        Ok(Arc::new(Slot {
+        Ok(Arc::new(Slot::new(
             id,
             container,
             client,
-            kind: kind.kind.clone(),
+            kind.kind.clone(),
             memory_mb,
-            generation: Default::default(),
-            suspended: tokio::sync::Mutex::new(false),
-            last_used_ms: Default::default(),
-            initialized: Default::default(),
-        }))
+        )))
     }
 
     async fn destroy(&self, slot: Arc<Slot>) {
@@ -644,6 +725,30 @@ async fn janitor(inner: std::sync::Weak<Inner>) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Ends a shared cold start whose creating future was dropped: the reservation is returned and
+/// the activations that joined it look elsewhere.
+struct StartingGuard<'a> {
+    pool: &'a Pool,
+    key: &'a WarmKey,
+    starting: Option<Arc<pool::Starting>>,
+    memory: u64,
+}
+
+impl StartingGuard<'_> {
+    fn disarm(mut self) {
+        self.starting = None;
+    }
+}
+
+impl Drop for StartingGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(starting) = self.starting.take() {
+            self.pool.cancel_reservation(self.memory);
+            self.pool.started(self.key, &starting, None);
         }
     }
 }

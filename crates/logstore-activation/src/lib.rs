@@ -3,6 +3,11 @@
 //! OpenWhisk does (`<time> <stream>: <message>`), enforces the action's log limit with OpenWhisk's
 //! truncation message, and keeps the lines in the activation record. `fetch` returns them from the
 //! record.
+//!
+//! For an activation that ran beside others in one container (`LogContext::concurrent`), it
+//! collects only the lines tagged with the activation's id (`Container::activation_logs`); where
+//! the container cannot attribute lines, the record holds one line saying so
+//! ([`messages::LOGS_NOT_ATTRIBUTED`]) instead of a neighbour's output.
 
 use std::time::{Duration, SystemTime};
 
@@ -45,13 +50,23 @@ pub async fn read_activation_logs(
     } else {
         (ctx.sentinelled, Duration::from_secs(limit_mb * 2))
     };
-    let collected = container
-        .logs(ctx.limit_bytes, wait, timeout)
-        .await
-        .map_err(|e| LogError::Collecting {
-            message: e.to_string(),
-            partial: Vec::new(),
-        })?;
+    let collected = if ctx.concurrent {
+        // Several activations shared the container: only the lines tagged with this one's id
+        // are its own.
+        if !container.attributes_logs() {
+            return Ok(vec![stderr_line(messages::LOGS_NOT_ATTRIBUTED)]);
+        }
+        let id = ctx.activation.activation_id.to_string();
+        container
+            .activation_logs(&id, ctx.limit_bytes, wait, timeout)
+            .await
+    } else {
+        container.logs(ctx.limit_bytes, wait, timeout).await
+    };
+    let collected = collected.map_err(|e| LogError::Collecting {
+        message: e.to_string(),
+        partial: Vec::new(),
+    })?;
     if ctx.limit_bytes == 0 {
         // A limit of 0 collects nothing: the output was read to its end above only so that it
         // cannot reach the next activation's logs.

@@ -52,6 +52,12 @@ pub mod messages {
         "There was an issue while collecting your logs. Data might be missing.";
     pub const DEV_ERROR_LOGS_WARNING: &str =
         "The action did not initialize or run as expected. Log data might be missing.";
+    /// Recorded instead of logs when an activation ran beside others in a container that cannot
+    /// tell their output apart (Whirl's own; OpenWhisk mixes such logs silently).
+    pub const LOGS_NOT_ATTRIBUTED: &str =
+        "Logs were not collected: this activation ran concurrently with others in one container, \
+         and this container cannot tell their output apart. Use an out-of-band log store for \
+         actions with limits.concurrency above 1 on this container factory.";
     pub const SYSTEM_OVERLOADED: &str = "System is overloaded, try again later.";
     pub const NO_INVOKERS: &str = "No invokers available.";
     pub const INTERRUPTED: &str =

@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod error;
 pub mod identity;
 pub mod limits;
+pub mod logtag;
 pub mod manifest;
 pub mod message;
 pub mod names;

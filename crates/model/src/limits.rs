@@ -32,7 +32,8 @@ pub struct SystemLimits {
     pub memory_mb: Range,
     /// Action log limit in MB (0 disables log collection).
     pub logs_mb: Range,
-    /// Activations one container may run at once.
+    /// Activations one container may run at once (`limits.concurrency`). Values above 1 are
+    /// accepted only for kinds whose manifest entry says `concurrent = true`.
     pub concurrency: Range,
     /// Largest parameters/annotations payload of an entity, in bytes.
     pub max_parameter_bytes: usize,
@@ -52,7 +53,7 @@ impl Default for SystemLimits {
             timeout_ms: Range::new(100, 300_000, 60_000),
             memory_mb: Range::new(128, 512, 256),
             logs_mb: Range::new(0, 10, 10),
-            concurrency: Range::new(1, 1, 1),
+            concurrency: Range::new(1, 500, 1),
             max_parameter_bytes: 1 << 20,
             max_exec_bytes: 48 << 20,
             max_payload_bytes: 1 << 20,

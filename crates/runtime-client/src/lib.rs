@@ -194,7 +194,7 @@ pub struct RuntimeClient {
     endpoint: Endpoint,
     host: HeaderValue,
     idle: parking_lot::Mutex<Vec<Conn>>,
-    max_idle: usize,
+    max_idle: std::sync::atomic::AtomicUsize,
 }
 
 impl fmt::Debug for RuntimeClient {
@@ -252,8 +252,15 @@ impl RuntimeClient {
             endpoint,
             host,
             idle: parking_lot::Mutex::new(Vec::new()),
-            max_idle,
+            max_idle: max_idle.into(),
         }
+    }
+
+    /// Changes how many idle connections are kept, e.g. to the number of activations a shared
+    /// container runs at once, so each keeps its connection.
+    pub fn set_max_idle(&self, max_idle: usize) {
+        self.max_idle
+            .store(max_idle, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -466,7 +473,7 @@ impl RuntimeClient {
             return;
         }
         let mut idle = self.idle.lock();
-        if idle.len() < self.max_idle {
+        if idle.len() < self.max_idle.load(std::sync::atomic::Ordering::Relaxed) {
             idle.push(conn);
         }
     }

@@ -24,6 +24,10 @@ pub(crate) struct InitValue {
     pub binary: Option<bool>,
     #[serde(default)]
     pub env: Option<Map<String, Value>>,
+    /// Whirl's extension: how many activations the platform may run in this container at once
+    /// (the action's `limits.concurrency`; absent means 1). OpenWhisk's runtimes ignore it.
+    #[serde(default)]
+    pub concurrency: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +37,21 @@ pub(crate) struct InitBody {
 }
 
 impl InitValue {
+    /// The activations this container may run at once (at least 1).
+    pub fn concurrency(&self) -> u64 {
+        self.concurrency.unwrap_or(1).max(1)
+    }
+
+    /// The activation the platform is initializing for (`__OW_ACTIVATION_ID` in `env`), whose
+    /// record gets the initialization's output.
+    pub fn activation_id(&self) -> Option<&str> {
+        self.env
+            .as_ref()?
+            .get("__OW_ACTIVATION_ID")?
+            .as_str()
+            .filter(|s| !s.is_empty())
+    }
+
     pub fn main(&self) -> &str {
         match self.main.as_deref() {
             Some(m) if !m.is_empty() => m,

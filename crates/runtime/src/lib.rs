@@ -21,11 +21,31 @@
 //!   protocol (the `/run` body as one line in, the result as one line out on fd 3), so existing
 //!   OpenWhisk actionloop executables work unchanged.
 //!
-//! The server is single-threaded (a current-thread tokio runtime, no helper threads) and serves
-//! one activation at a time; the line protocol to python and node launchers carries a request
-//! id, which is the seam for intra-container concurrency.
+//! The server is single-threaded (a current-thread tokio runtime, no helper threads). By default
+//! it serves one activation at a time.
+//!
+//! # Concurrency
+//!
+//! `/init` may carry Whirl's extension field `concurrency` (the action's `limits.concurrency`).
+//! Above 1, only the `node` launcher accepts it: the runtime then sends each `/run` to the one
+//! node process as soon as it arrives, tagged with its own request id, and a reader task hands
+//! every answer on fd 3 back to the request with that id. The launcher runs each activation in
+//! its own `AsyncLocalStorage` context, tags every line the activation writes to stdout or stderr
+//! with its activation id and ends the activation's output with a tagged sentinel on both
+//! streams ([`whirl_model::logtag`]), so the platform's log reader gives each record its own
+//! lines. The `__OW_*` variables are per activation too (`process.env` reads the current
+//! activation's values). Output written outside any activation (module-level timers, after an
+//! activation answered, raw writes to fd 1/2) stays untagged and goes to no record.
+//!
+//! A `native` executable reads one request at a time, so the runtime starts up to N copies of
+//! it, one per concurrent activation, captures each copy's stdout and stderr, and writes them on
+//! tagged with the activation that copy is running (see `native.rs`). `python` refuses `/init`
+//! with concurrency above 1 (the platform already refuses such actions when they are created):
+//! one interpreter cannot tell its activations' output apart, and a copy per slot would load the
+//! action N times in one memory limit.
 
 mod code;
+mod native;
 mod process;
 mod server;
 

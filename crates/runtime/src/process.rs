@@ -39,15 +39,50 @@ impl ActionProcess {
         cwd: &Path,
         env: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> io::Result<Self> {
+        Self::spawn_with(program, args, cwd, env, None)
+    }
+
+    /// As [`ActionProcess::spawn`], but with stdout and stderr going to pipes whose read ends are
+    /// returned (stdout, stderr), so the runtime can tell this process's output apart.
+    pub fn spawn_captured<'a>(
+        program: &OsStr,
+        args: &[&OsStr],
+        cwd: &Path,
+        env: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> io::Result<(Self, [pipe::Receiver; 2])> {
+        let (out_r, out_w) = cloexec_pipe()?;
+        let (err_r, err_w) = cloexec_pipe()?;
+        let process = Self::spawn_with(program, args, cwd, env, Some([out_w, err_w]))?;
+        Ok((
+            process,
+            [
+                pipe::Receiver::from_owned_fd(out_r)?,
+                pipe::Receiver::from_owned_fd(err_r)?,
+            ],
+        ))
+    }
+
+    fn spawn_with<'a>(
+        program: &OsStr,
+        args: &[&OsStr],
+        cwd: &Path,
+        env: impl IntoIterator<Item = (&'a str, &'a str)>,
+        output: Option<[OwnedFd; 2]>,
+    ) -> io::Result<Self> {
         let (read_end, write_end) = cloexec_pipe()?;
         let fd = write_end.as_raw_fd();
+        let (stdout, stderr) = match output {
+            // Stdio from an OwnedFd is dup'ed into place in the child (close-on-exec is cleared).
+            Some([out, err]) => (Stdio::from(out), Stdio::from(err)),
+            None => (Stdio::inherit(), Stdio::inherit()),
+        };
         let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(cwd)
             .envs(env)
             .stdin(Stdio::piped())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+            .stdout(stdout)
+            .stderr(stderr)
             .kill_on_drop(true);
         // SAFETY: the closure runs in the forked child before exec and only calls the
         // async-signal-safe functions dup2 and fcntl on a descriptor that is open in the child.
@@ -151,6 +186,12 @@ impl ActionProcess {
         }
     }
 
+    /// Splits the process into its parts, for an action loop that has several requests in flight
+    /// at once (see `server::Mux`).
+    pub fn into_parts(self) -> (Child, ChildStdin, BufReader<pipe::Receiver>) {
+        (self.child, self.stdin, self.replies)
+    }
+
     /// Shrinks buffers after an unusually large exchange.
     pub fn trim(&mut self) {
         for buf in [&mut self.out, &mut self.line] {
@@ -164,14 +205,14 @@ impl ActionProcess {
 
 /// How the child ended, if it ends within a moment; otherwise `alive` (it broke the protocol
 /// without exiting).
-async fn exit_status_soon(child: &mut Child, alive: &str) -> String {
+pub(crate) async fn exit_status_soon(child: &mut Child, alive: &str) -> String {
     match tokio::time::timeout(std::time::Duration::from_millis(200), child.wait()).await {
         Ok(status) => describe(status),
         Err(_) => alive.to_string(),
     }
 }
 
-fn describe(status: io::Result<ExitStatus>) -> String {
+pub(crate) fn describe(status: io::Result<ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
         Ok(s) => match (s.code(), s.signal()) {

@@ -2,7 +2,8 @@
 //! turns them into action-loop exchanges.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -22,9 +23,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
 use whirl_model::error::messages;
+use whirl_model::logtag;
 
 use crate::code::{self, InitBody, InitValue, Unpacked};
-use crate::process::{ActionProcess, Exited};
+use crate::native::NativePool;
+use crate::process::{describe, exit_status_soon, ActionProcess, Exited};
 use crate::{Launcher, Listen, RuntimeArgs, SENTINEL};
 
 const PYTHON_LAUNCHER: &str = include_str!("../launchers/launcher.py");
@@ -49,6 +52,11 @@ struct State {
     phase: Cell<Phase>,
     /// The one action-loop process; holding the lock is holding the right to exchange with it.
     runner: Arc<tokio::sync::Mutex<Runner>>,
+    /// After an `/init` with concurrency above 1 (node only): the launcher, shared by every
+    /// activation in flight; `runner` is then no longer used.
+    mux: RefCell<Option<Rc<Mux>>>,
+    /// After an `/init` with concurrency above 1 (native): one executable per concurrent slot.
+    native: RefCell<Option<Rc<NativePool>>>,
 }
 
 pub(crate) async fn serve(args: RuntimeArgs) -> anyhow::Result<()> {
@@ -76,6 +84,8 @@ pub(crate) async fn serve(args: RuntimeArgs) -> anyhow::Result<()> {
         work_dir,
         phase: Cell::new(Phase::Uninitialized),
         runner: Arc::new(tokio::sync::Mutex::new(runner)),
+        mux: RefCell::new(None),
+        native: RefCell::new(None),
     });
 
     loop {
@@ -195,6 +205,21 @@ async fn init(state: Rc<State>, body: Bytes) -> Response<Body> {
     if value.code.as_deref().is_none_or(str::is_empty) {
         return error(StatusCode::FORBIDDEN, "Missing main/no code to execute.");
     }
+    let concurrency = value.concurrency();
+    if concurrency > 1 && state.launcher == Launcher::Python {
+        // The platform refuses such actions when they are created; this guards a manifest that
+        // claims otherwise: running them one at a time would mix their logs.
+        state.phase.set(Phase::Failed);
+        sentinels();
+        return error(
+            StatusCode::BAD_GATEWAY,
+            &format!(
+                "This runtime runs one activation at a time (launcher '{}'); \
+                 limits.concurrency {concurrency} is not supported.",
+                launcher_name(state.launcher)
+            ),
+        );
+    }
     state.phase.set(Phase::Initializing);
 
     // The work runs in its own task, so a client that gives up mid-way cannot leave the launcher
@@ -204,14 +229,40 @@ async fn init(state: Rc<State>, body: Bytes) -> Response<Body> {
     tokio::task::spawn_local(async move {
         let mut runner = task_state.runner.clone().lock_owned().await;
         let outcome = match code::unpack(task_state.launcher, &task_state.work_dir, &value) {
+            Ok(unpacked) if concurrency > 1 && task_state.launcher == Launcher::Native => {
+                match unpacked.file.clone() {
+                    Some(exec) => NativePool::start(
+                        exec,
+                        unpacked.dir.clone(),
+                        value.env_strings(),
+                        usize::try_from(concurrency).unwrap_or(usize::MAX),
+                        value.activation_id(),
+                    )
+                    .await
+                    .map(|pool| *task_state.native.borrow_mut() = Some(Rc::new(pool))),
+                    None => Err("The action has no executable.".into()),
+                }
+            }
             Ok(unpacked) => runner.init(&unpacked, &value).await,
             Err(msg) => Err(msg),
         };
         match &outcome {
-            Ok(()) => task_state.phase.set(Phase::Ready),
+            Ok(()) => {
+                if concurrency > 1 {
+                    if let Some(process) = runner.process.take() {
+                        runner.gone = Some(messages::ABNORMAL_RUN.to_string());
+                        *task_state.mux.borrow_mut() = Some(Mux::start(process));
+                    }
+                }
+                task_state.phase.set(Phase::Ready)
+            }
             Err(_) => {
                 task_state.phase.set(Phase::Failed);
-                sentinels();
+                // The launcher tagged the initialization's output with the activation it ran for.
+                match value.activation_id().filter(|_| concurrency > 1) {
+                    Some(id) => tagged_sentinels(id),
+                    None => sentinels(),
+                }
             }
         }
         let _ = tx.send(outcome);
@@ -230,6 +281,14 @@ async fn run(state: Rc<State>, body: Bytes) -> Response<Body> {
     if state.phase.get() != Phase::Ready {
         sentinels();
         return error(StatusCode::FORBIDDEN, NOT_INITIALIZED);
+    }
+    let mux = state.mux.borrow().clone();
+    if let Some(mux) = mux {
+        return run_concurrently(Concurrent::Node(mux), body).await;
+    }
+    let native = state.native.borrow().clone();
+    if let Some(pool) = native {
+        return run_concurrently(Concurrent::Native(pool), body).await;
     }
     if !is_json_object(&body) {
         sentinels();
@@ -255,6 +314,76 @@ async fn run(state: Rc<State>, body: Bytes) -> Response<Body> {
     }
 }
 
+/// The part of a `/run` body the runtime itself reads in concurrent mode.
+#[derive(Deserialize)]
+struct RunHead<'a> {
+    #[serde(default, borrow)]
+    activation_id: Option<Cow<'a, str>>,
+}
+
+/// What runs the activations of a container with concurrency above 1.
+enum Concurrent {
+    Node(Rc<Mux>),
+    Native(Rc<NativePool>),
+}
+
+/// One activation among several in flight. Node: the launcher tags the activation's output and
+/// prints its tagged sentinels itself; the runtime only does so when the launcher cannot (it
+/// died). Native: the pool does both for the copy that ran it.
+async fn run_concurrently(runner: Concurrent, body: Bytes) -> Response<Body> {
+    let activation_id = match serde_json::from_slice::<RunHead>(&body) {
+        Ok(head) if body.trim_ascii_start().first() == Some(&b'{') => {
+            head.activation_id.map(Cow::into_owned)
+        }
+        _ => {
+            sentinels();
+            return error(
+                StatusCode::BAD_REQUEST,
+                "The request body must be a JSON object.",
+            );
+        }
+    };
+    // In its own task, so a client that gives up cannot leave a request half-written.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_local(async move {
+        let mux = match runner {
+            Concurrent::Node(mux) => mux,
+            Concurrent::Native(pool) => {
+                // The pool tags the copy's output and prints the sentinels itself.
+                let _ = tx.send(pool.run(&body, activation_id.as_deref()).await);
+                return;
+            }
+        };
+        let outcome = mux.run(&body).await;
+        let (status, body) = match outcome {
+            Ok(answer) => answer,
+            Err(died) => {
+                match activation_id.as_deref() {
+                    Some(id) => tagged_sentinels(id),
+                    None => sentinels(),
+                }
+                (StatusCode::BAD_GATEWAY, error_body(&died))
+            }
+        };
+        let _ = tx.send((status, body));
+    });
+    match rx.await {
+        Ok((status, body)) => json(status, body),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The activation was interrupted.",
+        ),
+    }
+}
+
+fn launcher_name(l: Launcher) -> &'static str {
+    match l {
+        Launcher::Python => "python",
+        Launcher::Node => "node",
+        Launcher::Native => "native",
+    }
+}
+
 fn is_json_object(body: &[u8]) -> bool {
     body.trim_ascii_start().first() == Some(&b'{')
         && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
@@ -268,7 +397,7 @@ fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     resp
 }
 
-fn error_body(msg: &str) -> Bytes {
+pub(crate) fn error_body(msg: &str) -> Bytes {
     Bytes::from(serde_json::to_vec(&serde_json::json!({ "error": msg })).unwrap_or_default())
 }
 
@@ -284,9 +413,17 @@ fn sentinels() {
     write_fully(&mut std::io::stderr().lock(), LINE);
 }
 
+/// Prints the tagged sentinel of activation `id` on stdout and stderr (concurrent mode).
+pub(crate) fn tagged_sentinels(id: &str) {
+    let mut line = logtag::tagged(id, SENTINEL);
+    line.push('\n');
+    write_fully(&mut std::io::stdout().lock(), line.as_bytes());
+    write_fully(&mut std::io::stderr().lock(), line.as_bytes());
+}
+
 /// Writes all of `bytes`, waiting out `EAGAIN`: the launcher shares our stdout and stderr and may
 /// have switched them to non-blocking mode (node does).
-fn write_fully(out: &mut impl Write, mut bytes: &[u8]) {
+pub(crate) fn write_fully(out: &mut impl Write, mut bytes: &[u8]) {
     let mut attempts = 0;
     while !bytes.is_empty() {
         match out.write(bytes) {
@@ -319,6 +456,15 @@ struct InitMessage<'a> {
     init: InitDetails<'a>,
 }
 
+/// Whether the launcher runs requests concurrently and tags output (and for which activation the
+/// initialization's own output is).
+#[derive(Serialize)]
+struct InitConcurrency<'a> {
+    concurrency: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activation_id: Option<&'a str>,
+}
+
 #[derive(Serialize)]
 struct InitDetails<'a> {
     dir: &'a Path,
@@ -327,6 +473,8 @@ struct InitDetails<'a> {
     main: &'a str,
     name: Option<&'a str>,
     env: serde_json::Map<String, serde_json::Value>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    concurrent: Option<InitConcurrency<'a>>,
 }
 
 /// A python or node launcher's answer.
@@ -434,6 +582,10 @@ impl Runner {
                 main: value.main(),
                 name: value.name.as_deref(),
                 env,
+                concurrent: (value.concurrency() > 1).then(|| InitConcurrency {
+                    concurrency: value.concurrency(),
+                    activation_id: value.activation_id(),
+                }),
             },
         };
         process.out.clear();
@@ -522,32 +674,148 @@ impl Runner {
                     error_body(messages::NOT_DICTIONARY),
                 ),
             },
-            Launcher::Python | Launcher::Node => {
-                match serde_json::from_slice::<Reply>(&process.line) {
-                    Ok(Reply { id: Some(got), .. }) if got != id => (
-                        StatusCode::BAD_GATEWAY,
-                        error_body(&format!(
-                            "The launcher answered request {got} instead of {id}."
-                        )),
-                    ),
-                    Ok(Reply {
-                        result: Some(raw), ..
-                    }) => result_response(raw),
-                    Ok(Reply { error: Some(e), .. }) => (StatusCode::BAD_GATEWAY, error_body(&e)),
-                    _ => (
-                        StatusCode::BAD_GATEWAY,
-                        error_body(messages::NOT_DICTIONARY),
-                    ),
-                }
-            }
+            Launcher::Python | Launcher::Node => script_answer(&process.line, id),
         };
         process.trim();
         answer
     }
 }
 
+/// A python or node launcher's answer to run request `id`, as the `/run` response.
+fn script_answer(line: &[u8], id: u64) -> (StatusCode, Bytes) {
+    match serde_json::from_slice::<Reply>(line) {
+        Ok(Reply { id: Some(got), .. }) if got != id => (
+            StatusCode::BAD_GATEWAY,
+            error_body(&format!(
+                "The launcher answered request {got} instead of {id}."
+            )),
+        ),
+        Ok(Reply {
+            result: Some(raw), ..
+        }) => result_response(raw),
+        Ok(Reply { error: Some(e), .. }) => (StatusCode::BAD_GATEWAY, error_body(&e)),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            error_body(messages::NOT_DICTIONARY),
+        ),
+    }
+}
+
+/// The launcher of a container that runs several activations at once (node only): requests go
+/// out on its stdin as they come, each with its own id, and one reader task hands every answer
+/// on fd 3 to the request with that id. When the process dies, every request in flight fails
+/// with the same message, and so does every later one.
+pub(crate) struct Mux {
+    stdin: tokio::sync::Mutex<tokio::process::ChildStdin>,
+    pending: RefCell<HashMap<u64, tokio::sync::oneshot::Sender<Vec<u8>>>>,
+    gone: RefCell<Option<String>>,
+    next_id: Cell<u64>,
+}
+
+impl Mux {
+    fn start(process: ActionProcess) -> Rc<Mux> {
+        let (mut child, stdin, mut replies) = process.into_parts();
+        let mux = Rc::new(Mux {
+            stdin: tokio::sync::Mutex::new(stdin),
+            pending: RefCell::new(HashMap::new()),
+            gone: RefCell::new(None),
+            next_id: Cell::new(1),
+        });
+        let weak = Rc::downgrade(&mux);
+        tokio::task::spawn_local(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut line = Vec::with_capacity(4096);
+            let how = loop {
+                line.clear();
+                let read = tokio::select! {
+                    biased;
+                    r = replies.read_until(b'\n', &mut line) => r,
+                    status = child.wait() => break describe(status),
+                };
+                match read {
+                    Ok(0) => break exit_status_soon(&mut child, "closed file descriptor 3").await,
+                    Err(e) => break format!("could not be talked to: {e}"),
+                    Ok(_) => {}
+                }
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                let Some(mux) = weak.upgrade() else { return };
+                let id = serde_json::from_slice::<Reply>(&line)
+                    .ok()
+                    .and_then(|r| r.id);
+                let waiter = id.and_then(|id| mux.pending.borrow_mut().remove(&id));
+                match waiter {
+                    Some(tx) => {
+                        let _ = tx.send(std::mem::take(&mut line));
+                        if line.capacity() < 4096 {
+                            line.reserve(4096);
+                        }
+                    }
+                    None => {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "whirl runtime: the launcher answered an unknown request: {}",
+                            String::from_utf8_lossy(&line)
+                        );
+                    }
+                }
+            };
+            if let Some(mux) = weak.upgrade() {
+                *mux.gone.borrow_mut() =
+                    Some(format!("{} The process {how}.", messages::ABNORMAL_RUN));
+                // Dropping the senders fails every request in flight.
+                mux.pending.borrow_mut().clear();
+            }
+            // Keep the child until here so kill-on-drop never ends a live launcher early.
+            drop(child);
+        });
+        mux
+    }
+
+    fn gone_message(&self) -> String {
+        self.gone
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| messages::ABNORMAL_RUN.to_string())
+    }
+
+    /// One activation: the answer to give, or why the launcher could not give one.
+    async fn run(&self, body: &[u8]) -> Result<(StatusCode, Bytes), String> {
+        use tokio::io::AsyncWriteExt;
+        if self.gone.borrow().is_some() {
+            return Err(self.gone_message());
+        }
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let mut out = Vec::with_capacity(body.len() + 32);
+        let _ = write!(out, "{{\"id\":{id},\"run\":");
+        push_single_line(&mut out, body);
+        out.extend_from_slice(b"}\n");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pending.borrow_mut().insert(id, tx);
+        let written = {
+            let mut stdin = self.stdin.lock().await;
+            match stdin.write_all(&out).await {
+                Ok(()) => stdin.flush().await,
+                Err(e) => Err(e),
+            }
+        };
+        if written.is_err() {
+            self.pending.borrow_mut().remove(&id);
+            // The reader task notices the exit and says how; give it a moment.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            return Err(self.gone_message());
+        }
+        match rx.await {
+            Ok(line) => Ok(script_answer(&line, id)),
+            Err(_) => Err(self.gone_message()),
+        }
+    }
+}
+
 /// A JSON object or array is the result; anything else is OpenWhisk's "not a dictionary" failure.
-fn result_response(raw: &RawValue) -> (StatusCode, Bytes) {
+pub(crate) fn result_response(raw: &RawValue) -> (StatusCode, Bytes) {
     let text = raw.get().trim_ascii();
     match text.as_bytes().first() {
         Some(b'{') | Some(b'[') => (StatusCode::OK, Bytes::copy_from_slice(text.as_bytes())),
@@ -560,7 +828,7 @@ fn result_response(raw: &RawValue) -> (StatusCode, Bytes) {
 
 /// Appends a JSON text as one line: raw newlines can only be insignificant whitespace in valid
 /// JSON, so they become spaces.
-fn push_single_line(out: &mut Vec<u8>, json: &[u8]) {
+pub(crate) fn push_single_line(out: &mut Vec<u8>, json: &[u8]) {
     out.extend(
         json.iter()
             .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),

@@ -788,3 +788,388 @@ fn keep_alive_connection_serves_many_activations() {
     }
     s.wait_sentinels(50);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency (limits.concurrency > 1): node runs activations at once and tags their output
+
+const RS: char = '\u{1e}';
+const US: char = '\u{1f}';
+
+impl Server {
+    fn run_as(&self, activation_id: &str, value: Value) -> (u16, Value) {
+        self.post(
+            "/run",
+            &json!({
+                "value": value,
+                "namespace": "guest",
+                "action_name": "/guest/test",
+                "activation_id": activation_id,
+                "transaction_id": format!("tid-{activation_id}"),
+                "deadline": "1700000000000",
+            }),
+        )
+    }
+}
+
+/// Splits output into (activation id or None, message) per line.
+fn tagged_lines(text: &str) -> Vec<(Option<String>, String)> {
+    text.lines()
+        .map(
+            |l| match l.strip_prefix(RS).and_then(|r| r.split_once(US)) {
+                Some((id, msg)) => (Some(id.to_string()), msg.to_string()),
+                None => (None, l.to_string()),
+            },
+        )
+        .collect()
+}
+
+/// Waits until each of `ids` shows its tagged sentinel on both streams.
+fn wait_tagged_sentinels(s: &Server, ids: &[String]) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = s.stdout.lock().unwrap().clone();
+        let err = s.stderr.lock().unwrap().clone();
+        let done = |text: &str| {
+            ids.iter()
+                .all(|id| text.contains(&format!("{RS}{id}{US}{SENTINEL}\n")))
+        };
+        if done(&out) && done(&err) {
+            return (out, err);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tagged sentinels missing; stdout: {out:?}\nstderr: {err:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+const INTERLEAVING_ACTION: &str = r#"
+console.log('loaded');
+let inFlight = 0, peak = 0;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function main(p) {
+  inFlight++; peak = Math.max(peak, inFlight);
+  const me = process.env.__OW_ACTIVATION_ID;
+  for (let i = 0; i < 5; i++) {
+    console.log(`${me} out ${i}`);
+    await sleep(5 + (p.n * 7) % 11);
+    console.error(`${me} err ${i}`);
+    process.stdout.write(`${me} part `);
+    await sleep(1);
+    process.stdout.write(`${i}\n`);
+  }
+  process.stderr.write(`${me} unterminated`);
+  await sleep(30);
+  inFlight--;
+  return { n: p.n, me, tid: process.env.__OW_TRANSACTION_ID, peak };
+}
+"#;
+
+#[test]
+fn node_concurrent_activations_get_their_own_results_env_and_logs() {
+    let s = Arc::new(Server::start("node"));
+    let (status, body) = s.init(json!({
+        "name": "test", "main": "main", "code": INTERLEAVING_ACTION, "binary": false,
+        "concurrency": 8,
+        "env": {"__OW_ACTIVATION_ID": "init0"},
+    }));
+    assert_eq!((status, body), (200, json!({"ok": true})));
+
+    let ids: Vec<String> = (0..8).map(|n| format!("act{n:02}")).collect();
+    let threads: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let (s, id) = (s.clone(), id.clone());
+            std::thread::spawn(move || (id.clone(), s.run_as(&id, json!({ "n": n }))))
+        })
+        .collect();
+    let mut peak = 0;
+    for (n, t) in threads.into_iter().enumerate() {
+        let (id, (status, body)) = t.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["n"], json!(n));
+        assert_eq!(
+            body["me"],
+            json!(id),
+            "each activation sees its own __OW_ACTIVATION_ID"
+        );
+        assert_eq!(body["tid"], json!(format!("tid-{id}")));
+        peak = peak.max(body["peak"].as_u64().unwrap());
+    }
+    assert!(
+        peak >= 4,
+        "activations overlapped in one process (peak {peak})"
+    );
+
+    let mut all = ids.clone();
+    all.push("init0".into());
+    let (out, err) = wait_tagged_sentinels(&s, &ids);
+    assert!(!out.contains(&format!("\n{SENTINEL}")) && !out.starts_with(SENTINEL));
+    for (stream, text, kind) in [("stdout", &out, "out"), ("stderr", &err, "err")] {
+        let lines = tagged_lines(text);
+        // Interleaved: some activation's lines are not contiguous.
+        let order: Vec<&Option<String>> = lines.iter().map(|(id, _)| id).collect();
+        let switches = order.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(
+            switches > ids.len(),
+            "{stream} output interleaves: {text:?}"
+        );
+        for (id, msg) in &lines {
+            let id = id
+                .as_ref()
+                .unwrap_or_else(|| panic!("untagged {stream} line {msg:?}"));
+            assert!(all.contains(id), "{id}");
+            if id == "init0" {
+                assert_eq!((stream, msg.as_str()), ("stdout", "loaded"));
+            } else if msg != SENTINEL {
+                assert!(
+                    msg.starts_with(id.as_str()),
+                    "{stream}: line {msg:?} tagged {id}"
+                );
+            }
+        }
+        for id in &ids {
+            let mine: Vec<&str> = lines
+                .iter()
+                .filter(|(i, _)| i.as_ref() == Some(id))
+                .map(|(_, m)| m.as_str())
+                .collect();
+            let mut expected: Vec<String> = Vec::new();
+            for i in 0..5 {
+                if kind == "out" {
+                    expected.push(format!("{id} out {i}"));
+                    expected.push(format!("{id} part {i}"));
+                } else {
+                    expected.push(format!("{id} err {i}"));
+                }
+            }
+            if kind == "err" {
+                expected.push(format!("{id} unterminated"));
+            }
+            expected.push(SENTINEL.to_string());
+            assert_eq!(mine, expected, "{stream} of {id}");
+        }
+    }
+}
+
+#[test]
+fn node_concurrent_output_outside_activations_is_untagged() {
+    let s = Server::start("node");
+    let (status, _) = s.init(json!({
+        "code": "setInterval(() => {}, 1000); function main(p) { setTimeout(() => console.log('late'), 20); console.log('in'); return {} }",
+        "concurrency": 2,
+    }));
+    assert_eq!(status, 200);
+    assert_eq!(s.run_as("a1", json!({})), (200, json!({})));
+    let (out, _) = wait_tagged_sentinels(&s, &["a1".to_string()]);
+    assert_eq!(
+        tagged_lines(&out)[..2],
+        [
+            (Some("a1".to_string()), "in".to_string()),
+            (Some("a1".to_string()), SENTINEL.to_string())
+        ]
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.stdout.lock().unwrap().contains("late") {
+        assert!(Instant::now() < deadline, "late line");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = s.stdout.lock().unwrap().clone();
+    assert_eq!(tagged_lines(&out)[2], (None, "late".to_string()), "{out:?}");
+}
+
+#[test]
+fn node_concurrent_crash_fails_every_activation_in_flight() {
+    let s = Arc::new(Server::start("node"));
+    let (status, _) = s.init(json!({
+        "code": "async function main(p) { if (p.crash) { await new Promise((r) => setTimeout(r, 100)); process.exit(3); } console.log('waiting'); return new Promise(() => {}); }",
+        "concurrency": 4,
+    }));
+    assert_eq!(status, 200);
+    let threads: Vec<_> = (0..3)
+        .map(|n| {
+            let s = s.clone();
+            std::thread::spawn(move || s.run_as(&format!("c{n}"), json!({ "crash": n == 2 })))
+        })
+        .collect();
+    for t in threads {
+        let (status, body) = t.join().unwrap();
+        assert_eq!(status, 502);
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("exited with code 3"),
+            "{body}"
+        );
+    }
+    let ids: Vec<String> = (0..3).map(|n| format!("c{n}")).collect();
+    wait_tagged_sentinels(&s, &ids);
+    let (status, body) = s.run_as("after", json!({}));
+    assert_eq!(status, 502, "{body}");
+}
+
+#[test]
+fn node_concurrent_init_failure_frames_its_output_for_its_activation() {
+    let s = Server::start("node");
+    let (status, body) = s.init(json!({
+        "code": "console.log('before'); throw new Error('boom')",
+        "concurrency": 3,
+        "env": {"__OW_ACTIVATION_ID": "first"},
+    }));
+    assert_eq!(status, 502);
+    assert!(body["error"].as_str().unwrap().contains("boom"), "{body}");
+    let (out, err) = wait_tagged_sentinels(&s, &["first".to_string()]);
+    assert_eq!(
+        tagged_lines(&out),
+        [
+            (Some("first".to_string()), "before".to_string()),
+            (Some("first".to_string()), SENTINEL.to_string())
+        ]
+    );
+    assert!(tagged_lines(&err)
+        .iter()
+        .all(|(id, _)| id.as_deref() == Some("first")));
+}
+
+#[test]
+fn python_refuses_concurrency() {
+    let s = Server::start("python");
+    let (status, body) = s.init(json!({"code": "def main(a): return a", "concurrency": 2}));
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("limits.concurrency 2 is not supported"),
+        "{body}"
+    );
+    // Concurrency 1 is the ordinary protocol.
+    let s = Server::start("python");
+    let (status, _) = s.init(json!({"code": "def main(a): return a", "concurrency": 1}));
+    assert_eq!(status, 200);
+}
+
+/// Prints three lines on each stream with pauses, answers with its pid; `die` exits instead.
+const NATIVE_SLOW: &str = r#"#!/bin/sh
+echo "booted $$"
+while read -r line; do
+  n=$(printf '%s' "$line" | sed -n 's/.*"n": *\([0-9]*\).*/\1/p')
+  case "$line" in *'"die":true'*) echo "dying $n"; exit 4 ;; esac
+  for i in 1 2 3; do
+    echo "$n out $i"
+    sleep 0.05
+    echo "$n err $i" >&2
+  done
+  printf '%s' "$n unterminated"
+  echo "{\"n\":$n,\"pid\":$$}" >&3
+done
+"#;
+
+#[test]
+fn native_concurrency_runs_one_copy_per_slot_with_tagged_output() {
+    let s = Arc::new(Server::start("native"));
+    let (status, body) = s.init(json!({
+        "code": NATIVE_SLOW, "concurrency": 4, "env": {"__OW_ACTIVATION_ID": "n0"},
+    }));
+    assert_eq!((status, body), (200, json!({"ok": true})));
+    let ids: Vec<String> = (0..4).map(|n| format!("n{n}")).collect();
+    let run_all = |s: &Arc<Server>| {
+        let threads: Vec<_> = (0..4)
+            .map(|n| {
+                let s = s.clone();
+                std::thread::spawn(move || s.run_as(&format!("n{n}"), json!({ "n": n })))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    let results = run_all(&s);
+    let mut pids = std::collections::HashSet::new();
+    for (n, (status, body)) in results.iter().enumerate() {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["n"], json!(n));
+        pids.insert(body["pid"].as_u64().unwrap());
+    }
+    assert_eq!(pids.len(), 4, "one copy per concurrent activation");
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "they ran at once"
+    );
+    let (out, err) = wait_tagged_sentinels(&s, &ids);
+    for (stream, text) in [("stdout", &out), ("stderr", &err)] {
+        for (id, msg) in tagged_lines(text) {
+            let id = id.unwrap_or_else(|| panic!("untagged {stream} line {msg:?}"));
+            if msg == SENTINEL || msg.starts_with("booted") {
+                continue;
+            }
+            let n = id.trim_start_matches('n');
+            assert!(
+                msg.starts_with(&format!("{n} ")),
+                "{stream}: {msg:?} tagged {id}"
+            );
+        }
+        for id in &ids {
+            let n = id.trim_start_matches('n');
+            let mine: Vec<String> = tagged_lines(text)
+                .into_iter()
+                .filter(|(i, m)| i.as_ref() == Some(id) && !m.starts_with("booted"))
+                .map(|(_, m)| m)
+                .collect();
+            let kind = if stream == "stdout" { "out" } else { "err" };
+            let mut want: Vec<String> = (1..=3).map(|i| format!("{n} {kind} {i}")).collect();
+            if stream == "stdout" {
+                want.push(format!("{n} unterminated"));
+            }
+            want.push(SENTINEL.to_string());
+            assert_eq!(mine, want, "{stream} of {id}");
+        }
+    }
+    // The first copy's start-up line belongs to the activation /init ran for.
+    assert_eq!(
+        tagged_lines(&out)
+            .iter()
+            .filter(|(_, m)| m.starts_with("booted"))
+            .count(),
+        4
+    );
+    assert!(out.contains(&format!("{RS}n0{US}booted")), "{out:?}");
+
+    // Warm: the same four copies serve the next round.
+    for (status, body) in run_all(&s) {
+        assert_eq!(status, 200);
+        assert!(pids.contains(&body["pid"].as_u64().unwrap()), "{body}");
+    }
+}
+
+#[test]
+fn native_concurrency_a_dying_copy_fails_only_its_activation() {
+    let s = Arc::new(Server::start("native"));
+    let (status, _) = s.init(json!({"code": NATIVE_SLOW, "concurrency": 2}));
+    assert_eq!(status, 200);
+    let other = {
+        let s = s.clone();
+        std::thread::spawn(move || s.run_as("ok1", json!({"n": 1})))
+    };
+    let (status, body) = s.run_as("dead", json!({"n": 2, "die": true}));
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 4"),
+        "{body}"
+    );
+    let (status, body) = other.join().unwrap();
+    assert_eq!((status, body["n"].clone()), (200, json!(1)), "{body}");
+    let (out, _) = wait_tagged_sentinels(&s, &["dead".to_string(), "ok1".to_string()]);
+    assert!(out.contains(&format!("{RS}dead{US}dying 2\n")), "{out:?}");
+    // A fresh copy takes the next activation.
+    let (status, body) = s.run_as("next", json!({"n": 3}));
+    assert_eq!(status, 200, "{body}");
+}

@@ -152,6 +152,30 @@ pub trait Container: Send + Sync + 'static {
         timeout: Duration,
     ) -> Result<CollectedLogs, ContainerError>;
 
+    /// Whether [`Container::activation_logs`] can tell apart the output of activations that run
+    /// at once in this container (its output reader understands [`whirl_model::logtag`] tags).
+    fn attributes_logs(&self) -> bool {
+        false
+    }
+
+    /// Reads the output of activation `activation_id` alone, for a container that runs several
+    /// activations at once: the lines tagged with its id, up to `limit_bytes` of message text.
+    /// With `wait_for_sentinel`, waits (at most `timeout`) for its tagged sentinels on both
+    /// streams. Untagged output (written outside any activation) belongs to no activation and is
+    /// discarded. Containers that cannot attribute output answer [`ContainerError::Operation`].
+    async fn activation_logs(
+        &self,
+        activation_id: &str,
+        limit_bytes: usize,
+        wait_for_sentinel: bool,
+        timeout: Duration,
+    ) -> Result<CollectedLogs, ContainerError> {
+        let _ = (activation_id, limit_bytes, wait_for_sentinel, timeout);
+        Err(ContainerError::Operation(
+            "this container cannot attribute output to activations".into(),
+        ))
+    }
+
     /// Whether the container was killed for exceeding its memory limit (checked after a failure).
     async fn out_of_memory(&self) -> bool {
         false

@@ -22,6 +22,10 @@ pub struct LogContext<'a> {
     pub sentinelled: bool,
     /// The activation ended in a developer error (the sentinel may never come).
     pub developer_error: bool,
+    /// The container may have run other activations at the same time (the action's effective
+    /// concurrency is above 1): only lines tagged with this activation's id are its own
+    /// ([`Container::activation_logs`]).
+    pub concurrent: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

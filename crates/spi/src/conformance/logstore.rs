@@ -315,6 +315,7 @@ async fn collect(
         limit_bytes,
         sentinelled: kind.sentinelled_logs,
         developer_error,
+        concurrent: false,
     };
     let collect = store.collect(&ctx, container);
     match tokio::time::timeout(PATIENCE, collect).await {
