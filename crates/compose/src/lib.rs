@@ -346,11 +346,20 @@ fn feed_config(cfg: &Config, invoker: &whirl_invoker::Invoker) -> anyhow::Result
     })?;
     Ok(FeedConfig {
         index,
-        // OpenWhisk's maxPeek: as many activations as the smallest containers that fit.
-        max_peek: (invoker.pool().user_memory_mb / 128).max(1) as usize,
+        max_peek: max_peek(
+            invoker.pool().user_memory_mb,
+            cfg.controller.limits.concurrency.max,
+        ),
         ping_interval: std::time::Duration::from_secs(1),
         health_retention: std::time::Duration::from_secs(60),
     })
+}
+
+/// OpenWhisk's maxPeek: as many activations as the smallest (128 MB) containers that fit, and
+/// with intra-container concurrency half the most activations those containers could share.
+fn max_peek(user_memory_mb: u64, max_concurrency: u64) -> usize {
+    let containers = (user_memory_mb / 128).max(1);
+    containers.max(containers * max_concurrency / 2) as usize
 }
 
 async fn run_controller_role(
