@@ -209,7 +209,15 @@ impl Invoker {
 
     async fn execute(&self, action: &Arc<Action>, msg: &ActivationMessage) -> Activation {
         let inner = &self.inner;
-        let kind = match inner.deps.manifest.resolve(action.kind()) {
+        // A blackbox action runs its own image; without a `blackbox` kind of its own in the
+        // manifest it is served like a native action (OpenWhisk's action loop).
+        let resolved = match (&action.exec, inner.deps.manifest.resolve(action.kind())) {
+            (whirl_model::Exec::Blackbox { .. }, Err(_)) => {
+                inner.deps.manifest.resolve("native:default")
+            }
+            (_, r) => r,
+        };
+        let kind = match resolved {
             Ok(k) => k.clone(),
             Err(_) => {
                 return self.failed_before_run(
@@ -331,8 +339,8 @@ impl Invoker {
                             start_ms.unwrap_or(now),
                         )
                         .await;
-                    self.destroy(slot).await;
-                    return self.record(
+                    self.destroy(slot.clone()).await;
+                    let record = self.record(
                         action,
                         msg,
                         start_ms.unwrap_or(now),
@@ -342,6 +350,7 @@ impl Invoker {
                         logs,
                         false,
                     );
+                    return self.with_container(record, &slot);
                 }
             }
         }
@@ -372,12 +381,26 @@ impl Invoker {
             StatusCode::Success | StatusCode::ApplicationError
         ) && !timed_out
             && !result.connection_lost;
+        let record = self.record(action, msg, start, end, init_ms, response, logs, timed_out);
+        let record = self.with_container(record, &slot);
         if keep {
             inner.pool.release(key, slot);
         } else {
             self.destroy(slot).await;
         }
-        self.record(action, msg, start, end, init_ms, response, logs, timed_out)
+        record
+    }
+
+    /// For a log store that collects out of band, the record names the container the activation
+    /// ran in (annotation `container`, the [`Container::id`](whirl_spi::Container::id)), so the
+    /// store can find the activation's lines in its external system (the `LogStore` contract).
+    fn with_container(&self, mut record: Activation, slot: &Slot) -> Activation {
+        if !self.inner.deps.logs.collects_in_band() {
+            record
+                .annotations
+                .put("container", Value::String(slot.container.id().to_string()));
+        }
+        record
     }
 
     async fn classify_init_failure(

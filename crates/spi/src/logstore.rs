@@ -48,7 +48,9 @@ pub trait LogStore: Send + Sync + 'static {
         BTreeMap::new()
     }
 
-    /// False when logs flow out of band: the invoker then never calls [`LogStore::collect`].
+    /// False when logs flow out of band: the invoker then never calls [`LogStore::collect`], and
+    /// annotates each record with `container`, the [`Container::id`] the activation ran in, so
+    /// that [`LogStore::fetch`] can find the activation's lines in the external system.
     fn collects_in_band(&self) -> bool {
         true
     }
