@@ -216,7 +216,10 @@ impl Config {
         anyhow::ensure!(
             !matches!(
                 (&self.log_store, &self.container_factory),
-                (LogStoreConfig::Syslog(_), ContainerFactoryConfig::Process(_))
+                (
+                    LogStoreConfig::Syslog(_),
+                    ContainerFactoryConfig::Process(_)
+                )
             ),
             "log_store: type = \"syslog\" takes logs through Docker's log driver; it needs \
              [container_factory] type = \"docker\""
@@ -653,7 +656,8 @@ mod tests {
         let printed = c.to_toml().unwrap();
         let again = Config::from_sources(Some(&printed)).unwrap();
         assert_eq!(again.to_toml().unwrap(), printed);
-        let f = Config::from_sources(Some("[log_store]\ntype = \"file\"\nmax_files = 3\n")).unwrap();
+        let f =
+            Config::from_sources(Some("[log_store]\ntype = \"file\"\nmax_files = 3\n")).unwrap();
         assert!(matches!(f.log_store, LogStoreConfig::File(ref f) if f.max_files == 3));
         // The out-of-band store needs Docker's log driver.
         let e = format!(

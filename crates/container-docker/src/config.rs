@@ -106,7 +106,9 @@ impl DockerFactoryConfig {
             ));
         }
         if self.parallel_creates == 0 || self.timeout_secs == 0 {
-            return Err("docker factory: parallel_creates and timeout_secs must be positive".into());
+            return Err(
+                "docker factory: parallel_creates and timeout_secs must be positive".into(),
+            );
         }
         Ok(())
     }

@@ -246,7 +246,10 @@ impl DockerFactory {
             .collect();
         env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
         env.extend(spec.parameters.get("env").into_iter().flatten().cloned());
-        env.push(format!("WHIRL_LAUNCHER={}", launcher_name(spec.kind.launcher)));
+        env.push(format!(
+            "WHIRL_LAUNCHER={}",
+            launcher_name(spec.kind.launcher)
+        ));
         let memory = (spec.memory_mb << 20) as i64;
         let mut labels = HashMap::from([
             (INVOKER_LABEL.to_string(), self.config.invoker_id.clone()),
@@ -331,9 +334,7 @@ impl DockerFactory {
                 .and_then(|n| n.ip_address)
                 .filter(|ip| !ip.is_empty())
                 .ok_or_else(|| format!("no address on network '{}'", self.config.network))?;
-            let ip: IpAddr = ip
-                .parse()
-                .map_err(|e| format!("bad address '{ip}': {e}"))?;
+            let ip: IpAddr = ip.parse().map_err(|e| format!("bad address '{ip}': {e}"))?;
             Ok::<_, String>((logs, ip))
         }
         .await;

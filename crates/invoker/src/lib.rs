@@ -392,13 +392,16 @@ impl Invoker {
     }
 
     /// For a log store that collects out of band, the record names the container the activation
-    /// ran in (annotation `container`, the [`Container::id`](whirl_spi::Container::id)), so the
-    /// store can find the activation's lines in its external system (the `LogStore` contract).
+    /// ran in and how many activations reached it before (annotation `container`:
+    /// `{"id": <Container::id>, "run": <n>}`), so the store can find the activation's lines in its
+    /// external system (the `LogStore` contract). Called once per activation that reached the
+    /// container, in their order (a container runs one at a time).
     fn with_container(&self, mut record: Activation, slot: &Slot) -> Activation {
+        let run = slot.runs.fetch_add(1, Ordering::Relaxed);
         if !self.inner.deps.logs.collects_in_band() {
             record
                 .annotations
-                .put("container", Value::String(slot.container.id().to_string()));
+                .put("container", json!({"id": slot.container.id(), "run": run}));
         }
         record
     }
@@ -557,6 +560,7 @@ impl Invoker {
             suspended: tokio::sync::Mutex::new(false),
             last_used_ms: Default::default(),
             initialized: Default::default(),
+            runs: Default::default(),
         }))
     }
 

@@ -44,6 +44,8 @@ pub struct Slot {
     pub last_used_ms: AtomicU64,
     /// /init has succeeded.
     pub initialized: AtomicBool,
+    /// Activations that reached this container so far (their order in its output).
+    pub runs: AtomicU64,
 }
 
 /// What [`Pool::acquire`] found.

@@ -131,9 +131,10 @@ impl LogStore for FileLogStore {
             return Ok(lines);
         }
         let activation = ctx.activation;
-        let action = activation.path().map(str::to_string).unwrap_or_else(|| {
-            format!("{}/{}", ctx.action.namespace, ctx.action.name)
-        });
+        let action = activation
+            .path()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}/{}", ctx.action.namespace, ctx.action.name));
         let id = activation.activation_id.to_string();
         let mut chunk = Vec::with_capacity(lines.iter().map(|l| l.len() + 160).sum());
         for line in &lines {

@@ -51,7 +51,10 @@ async fn conformance(launcher: Launcher, name: &str) {
         .filter(|l| l.message.starts_with("first "))
         .collect();
     assert_eq!(
-        first.iter().map(|l| (l.stream.as_str(), l.message.as_str())).collect::<Vec<_>>(),
+        first
+            .iter()
+            .map(|l| (l.stream.as_str(), l.message.as_str()))
+            .collect::<Vec<_>>(),
         [
             ("stdout", "first stdout one"),
             ("stdout", "first stdout two ünïcödé  x"),
@@ -67,7 +70,10 @@ async fn conformance(launcher: Launcher, name: &str) {
         && l.action == "guest/conformance-logs"
         && l.time.len() == 30
         && l.time.ends_with('Z')));
-    let second = lines.iter().find(|l| l.message == "second stdout one").unwrap();
+    let second = lines
+        .iter()
+        .find(|l| l.message == "second stdout one")
+        .unwrap();
     assert_ne!(&second.activation_id, id, "each activation has its own id");
 }
 

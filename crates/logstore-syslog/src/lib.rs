@@ -31,13 +31,14 @@
 //!
 //! # Finding one activation's lines
 //!
-//! The invoker annotates the records of out-of-band stores with `container` (the log SPI's
-//! contract). A container runs one activation at a time and its runtime ends each with a
-//! sentinel line on stdout and on stderr, so per stream the container's lines fall into segments
-//! that each end with a sentinel; the activation's segment is the one whose sentinel was stamped
-//! nearest to the activation's end (and not before its start). Lines are returned in the record
-//! format (`<time> <stream>: <message>`), both streams merged by time. While an activation's
-//! sentinel has not reached rsyslog yet, the lines since the previous sentinel are returned.
+//! The invoker annotates the records of out-of-band stores with `container`: the container's
+//! id and how many activations reached it before this one (the log SPI's contract). A container
+//! runs one activation at a time and its runtime ends each with a sentinel line on stdout and on
+//! stderr, so per stream the container's lines fall into parts that each end with a sentinel,
+//! and the activation's lines are the n-th part of each stream. This needs no clock: time stamps
+//! of milliseconds (the record's) cannot tell apart warm activations that follow each other
+//! within one. Lines are returned in the record format (`<time> <stream>: <message>`), both
+//! streams merged by time. While the activation's output is still arriving, what came so far.
 //!
 //! Limits: the store reads rsyslog's files, so the controller must see rsyslog's directory (same
 //! host or a shared volume); runtimes must print sentinels (OpenWhisk's and Whirl's do); and, as
@@ -105,7 +106,9 @@ impl SyslogLogStore {
 
     /// The file rsyslog keeps a container's lines in (`secpath-replace` turns `/` into `_`).
     pub fn file_of(&self, container: &str) -> PathBuf {
-        self.config.dir.join(format!("{}.log", container.replace('/', "_")))
+        self.config
+            .dir
+            .join(format!("{}.log", container.replace('/', "_")))
     }
 }
 
@@ -131,47 +134,25 @@ fn parse(text: &str) -> Vec<Entry> {
         .collect()
 }
 
-/// The lines of one activation that ran from `start_ns` to `end_ns` in the container whose
-/// lines are `entries` (see the crate documentation).
-fn select(entries: &[Entry], start_ns: i128, end_ns: i128) -> Vec<Entry> {
+/// The lines of the activation that was the `run`-th (from 0) to reach the container whose
+/// lines are `entries`: per stream, the part after that stream's `run`-th sentinel up to the
+/// next one (see the crate documentation).
+fn select(entries: &[Entry], run: usize) -> Vec<Entry> {
     let mut out = Vec::new();
     for stream in [LogStream::Stdout, LogStream::Stderr] {
-        let lines: Vec<&Entry> = entries.iter().filter(|e| e.stream == stream).collect();
-        let sentinels: Vec<usize> = (0..lines.len())
-            .filter(|&i| lines[i].message == SENTINEL)
-            .collect();
-        // The activation's own sentinel: stamped nearest its end, not before its start.
-        let own = sentinels
-            .iter()
-            .copied()
-            .filter(|&i| lines[i].ns >= start_ns)
-            .min_by_key(|&i| (lines[i].ns - end_ns).abs());
-        let (from, to) = match own {
-            Some(end) => {
-                let from = sentinels
-                    .iter()
-                    .copied()
-                    .rfind(|&i| i < end)
-                    .map_or(0, |i| i + 1);
-                (from, end)
+        let mut seen = 0;
+        for e in entries.iter().filter(|e| e.stream == stream) {
+            if e.message == SENTINEL {
+                seen += 1;
+                if seen > run {
+                    break;
+                }
+            } else if seen == run {
+                out.push(e.clone());
             }
-            // Not arrived (yet): what came after the last sentinel before the start.
-            None => {
-                let from = sentinels
-                    .iter()
-                    .copied()
-                    .rfind(|&i| lines[i].ns < start_ns)
-                    .map_or(0, |i| i + 1);
-                (from, lines.len())
-            }
-        };
-        out.extend(
-            lines[from..to]
-                .iter()
-                .filter(|e| e.message != SENTINEL)
-                .map(|e| (*e).clone()),
-        );
+        }
     }
+    // Both streams in the order printed (a stable sort keeps each stream's own order).
     out.sort_by_key(|e| e.ns);
     out
 }
@@ -226,21 +207,16 @@ impl LogStore for SyslogLogStore {
     }
 
     async fn fetch(&self, activation: &Activation) -> Result<Vec<String>, LogError> {
-        let Some(container) = activation.annotations.get("container").and_then(|v| v.as_str())
-        else {
+        let container = activation.annotations.get("container");
+        let id = container.and_then(|c| c["id"].as_str());
+        let run = container.and_then(|c| c["run"].as_u64());
+        let (Some(id), Some(run)) = (id, run) else {
             // Not run in a container of this store's (e.g. failed before one existed).
             return Ok(activation.logs.clone());
         };
-        let text = read(&self.file_of(container)).await?;
+        let text = read(&self.file_of(id)).await?;
         let entries = parse(&text);
-        let start_ns = i128::from(activation.start) * 1_000_000;
-        let end_ms = if activation.end == 0 {
-            whirl_model::time::now_ms()
-        } else {
-            activation.end
-        };
-        let end_ns = i128::from(end_ms) * 1_000_000;
-        Ok(select(&entries, start_ns, end_ns)
+        Ok(select(&entries, run as usize)
             .into_iter()
             .map(|e| {
                 LogLine {
@@ -269,24 +245,24 @@ mod tests {
     #[test]
     fn picks_the_activation_segment_per_stream() {
         use LogStream::{Stderr, Stdout};
+        // Each stream's lines in order; across streams Docker's stamps may interleave.
         let entries = vec![
             e(100, Stdout, "a1"),
             e(101, Stderr, "a2"),
             e(102, Stdout, SENTINEL),
             e(102, Stderr, SENTINEL),
-            e(200, Stdout, "b1"),
-            e(201, Stderr, "b2"),
-            e(202, Stdout, SENTINEL),
-            e(203, Stderr, SENTINEL),
+            e(102, Stdout, "b1"),
+            e(102, Stdout, SENTINEL),
+            e(101, Stderr, "b2"),
+            e(103, Stderr, SENTINEL),
             e(300, Stdout, "c1"),
         ];
         let names = |v: Vec<Entry>| v.into_iter().map(|e| e.message).collect::<Vec<_>>();
-        assert_eq!(names(select(&entries, 99 * 1_000_000, 102 * 1_000_000)), ["a1", "a2"]);
-        assert_eq!(names(select(&entries, 199 * 1_000_000, 202 * 1_000_000)), ["b1", "b2"]);
-        // The previous sentinel stamped after this start (a late read) still ends the previous one.
-        assert_eq!(names(select(&entries, 102 * 1_000_000, 202 * 1_000_000)), ["b1", "b2"]);
-        // Sentinel not arrived yet.
-        assert_eq!(names(select(&entries, 299 * 1_000_000, 301 * 1_000_000)), ["c1"]);
+        assert_eq!(names(select(&entries, 0)), ["a1", "a2"]);
+        assert_eq!(names(select(&entries, 1)), ["b2", "b1"]);
+        // Sentinel not arrived yet: what there is so far.
+        assert_eq!(names(select(&entries, 2)), ["c1"]);
+        assert!(select(&entries, 3).is_empty());
     }
 
     #[test]

@@ -12,10 +12,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::container::{CollectedLogs, LogLine, LogStream};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use crate::container::{CollectedLogs, LogLine, LogStream};
 
 /// The line OpenWhisk runtimes print on stdout and on stderr after each activation.
 pub const SENTINEL: &str = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";

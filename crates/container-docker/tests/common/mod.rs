@@ -64,4 +64,3 @@ pub fn factory_with(name: &str, config: DockerFactoryConfig) -> DockerFactory {
     })
     .expect("valid config")
 }
-

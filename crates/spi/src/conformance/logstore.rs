@@ -21,8 +21,8 @@
 //!   record's lines as the activation's logs).
 //!
 //! For a store that collects out of band, `collect` is never called (the invoker skips it); the
-//! suite checks instead that `fetch` of each activation (its record annotated with `container`,
-//! as the invoker does) returns, within [`PATIENCE`], its messages in the order printed and none
+//! suite checks instead that `fetch` of each activation (its record annotated with `container`
+//! and its `run` in it, as the invoker does) returns, within [`PATIENCE`], its messages in the order printed and none
 //! of another activation's.
 //!
 //! Every panic names the rule that was broken; panics that name a setup step are the container
@@ -507,11 +507,10 @@ async fn out_of_band(
     // The invoker names the container in the records of out-of-band stores.
     let mut first = run_ok(client, action, "first").await;
     let mut second = run_ok(client, action, "second").await;
-    for ran in [&mut first, &mut second] {
-        ran.record.annotations.put(
-            "container",
-            serde_json::Value::String(container.id().to_string()),
-        );
+    for (run, ran) in [&mut first, &mut second].into_iter().enumerate() {
+        ran.record
+            .annotations
+            .put("container", json!({"id": container.id(), "run": run}));
     }
     for (ran, other) in [(&first, &second), (&second, &first)] {
         let want: Vec<String> = expected(&ran.tag).into_iter().map(|(_, m)| m).collect();
