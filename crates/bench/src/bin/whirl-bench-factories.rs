@@ -69,7 +69,12 @@ impl Conn {
         Ok(Conn { tx })
     }
 
-    async fn send(&mut self, method: &str, path: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Bytes,
+    ) -> anyhow::Result<(u16, Bytes)> {
         let req = hyper::Request::builder()
             .method(method)
             .uri(path)
@@ -121,7 +126,9 @@ extern "C" {
 
 async fn start(whirl: &Path, f: Factory, image: &str) -> anyhow::Result<Platform> {
     let tmp = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let invoker = format!("bench{}{}", std::process::id(), f.name());
     let factory = match f {
         Factory::Process => "[container_factory]\ntype = \"process\"\n".to_string(),
@@ -227,17 +234,26 @@ async fn warm_endpoint(p: &Platform, f: Factory) -> anyhow::Result<Conn> {
         }
         Factory::Docker => {
             let out = Command::new("docker")
-                .args(["ps", "-q", "--filter"])
+                .args(["ps", "--filter"])
                 .arg("label=whirl.invoker")
                 .args(["--format", "{{.Names}} {{.Label \"whirl.invoker\"}}"])
                 .output()?;
             let name = String::from_utf8_lossy(&out.stdout)
                 .lines()
-                .find(|l| l.split(' ').nth(1).is_some_and(|v| v.starts_with(&format!("{}-", p.invoker))))
+                .find(|l| {
+                    l.split(' ')
+                        .nth(1)
+                        .is_some_and(|v| v.starts_with(&format!("{}-", p.invoker)))
+                })
                 .and_then(|l| l.split(' ').next().map(str::to_string))
                 .context("no container")?;
             let out = Command::new("docker")
-                .args(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &name])
+                .args([
+                    "inspect",
+                    "-f",
+                    "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                    &name,
+                ])
                 .output()?;
             let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
             Conn::tcp(&format!("{ip}:8080")).await
@@ -317,7 +333,15 @@ fn cold_floor(f: Factory, image: &str, n: usize) -> anyhow::Result<(f64, f64)> {
         let t = Instant::now();
         let st = match f {
             Factory::Docker => Command::new("docker")
-                .args(["run", "--rm", "--network", "bridge", "--entrypoint", "/bin/true", image])
+                .args([
+                    "run",
+                    "--rm",
+                    "--network",
+                    "bridge",
+                    "--entrypoint",
+                    "/bin/true",
+                    image,
+                ])
                 .stdout(Stdio::null())
                 .status()?,
             Factory::Process => Command::new("/bin/true").status()?,
@@ -387,9 +411,8 @@ fn main() -> anyhow::Result<()> {
             }
         }
         println!(
-            "floors: cold = {} (process: spawn /bin/true; docker: docker run --rm of the same image); \
-             /run floor = the same /run sent straight to the warm container",
-            "measured in this run"
+            "floors, measured in this run: cold = spawning /bin/true (process) or `docker run --rm` \
+             of the same image (docker); /run = the same /run sent straight to the warm container"
         );
         Ok(())
     })
