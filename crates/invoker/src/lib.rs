@@ -399,9 +399,10 @@ impl Invoker {
     fn with_container(&self, mut record: Activation, slot: &Slot) -> Activation {
         let run = slot.runs.fetch_add(1, Ordering::Relaxed);
         if !self.inner.deps.logs.collects_in_band() {
-            record
-                .annotations
-                .put("container", json!({"id": slot.container.id(), "run": run}));
+            record.annotations.put(
+                "container",
+                serde_json::json!({"id": slot.container.id(), "run": run}),
+            );
         }
         record
     }

@@ -87,7 +87,9 @@ async fn setup_actions(api: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     for a in ACTIONS {
         let r = http
-            .put(format!("{api}/api/v1/namespaces/_/actions/{a}?overwrite=true"))
+            .put(format!(
+                "{api}/api/v1/namespaces/_/actions/{a}?overwrite=true"
+            ))
             .basic_auth(GUEST.0, Some(GUEST.1))
             .json(&json!({"exec": {"kind": "nodejs:20", "code": NOOP}, "limits": {"memory": 128}}))
             .send()
@@ -204,7 +206,10 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args, whirl: PathBuf) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
-    println!("whirl-bench-cluster: {} (2 cores shared by every process and the load generator)", whirl.display());
+    println!(
+        "whirl-bench-cluster: {} (2 cores shared by every process and the load generator)",
+        whirl.display()
+    );
     println!("Warm blocking invoke of no-op nodejs:20 actions, closed loop, keep-alive clients");
 
     // lean: one standalone process.
@@ -228,7 +233,14 @@ async fn run(args: Args, whirl: PathBuf) -> anyhow::Result<()> {
     let mut procs = Procs(Vec::new());
     procs.0.push(spawn(
         Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &nats_port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &nats_port.to_string(),
+                "-sd",
+            ])
             .arg(dir.join("js")),
         &dir.join("nats.log"),
     )?);
@@ -238,7 +250,10 @@ async fn run(args: Args, whirl: PathBuf) -> anyhow::Result<()> {
     );
     let port = free_port();
     let ccfg = dir.join("controller.toml");
-    std::fs::write(&ccfg, format!("{shared}\n[controller]\ncontroller_id = \"controller0\"\n"))?;
+    std::fs::write(
+        &ccfg,
+        format!("{shared}\n[controller]\ncontroller_id = \"controller0\"\n"),
+    )?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     procs.0.push(spawn(
         Command::new(&whirl)
@@ -268,8 +283,15 @@ async fn run(args: Args, whirl: PathBuf) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let http = reqwest::Client::new();
     loop {
-        let h: serde_json::Value = http.get(format!("{api}/invokers")).send().await?.json().await?;
-        let up = h.as_object().map_or(0, |m| m.values().filter(|v| *v == "up").count());
+        let h: serde_json::Value = http
+            .get(format!("{api}/invokers"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let up = h
+            .as_object()
+            .map_or(0, |m| m.values().filter(|v| *v == "up").count());
         if up == 3 {
             break;
         }
