@@ -69,6 +69,7 @@ pub enum LoadBalancerConfig {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ContainerFactoryConfig {
     Process(whirl_container_process::ProcessFactoryConfig),
+    Docker(whirl_container_docker::DockerFactoryConfig),
 }
 
 /// `[log_store]`.
@@ -76,6 +77,8 @@ pub enum ContainerFactoryConfig {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum LogStoreConfig {
     Activation(whirl_logstore_activation::ActivationLogStoreConfig),
+    File(whirl_logstore_file::FileLogStoreConfig),
+    Syslog(whirl_logstore_syslog::SyslogLogStoreConfig),
 }
 
 /// `[messaging]`.
@@ -211,6 +214,17 @@ impl Config {
             );
         }
         anyhow::ensure!(
+            !matches!(
+                (&self.log_store, &self.container_factory),
+                (
+                    LogStoreConfig::Syslog(_),
+                    ContainerFactoryConfig::Process(_)
+                )
+            ),
+            "log_store: type = \"syslog\" takes logs through Docker's log driver; it needs \
+             [container_factory] type = \"docker\""
+        );
+        anyhow::ensure!(
             l.concurrency.min >= 1,
             "controller.limits.concurrency.min must be at least 1"
         );
@@ -288,10 +302,22 @@ async fn open_messaging(cfg: &MessagingConfig) -> anyhow::Result<Arc<dyn Messagi
     })
 }
 
-/// The configured log store.
-fn build_log_store(cfg: &LogStoreConfig) -> Arc<dyn LogStore> {
-    let LogStoreConfig::Activation(_) = cfg;
-    Arc::new(whirl_logstore_activation::ActivationLogStore)
+/// The configured log store (a `file` store's directory defaults into `data_dir`).
+fn build_log_store(cfg: &LogStoreConfig, data_dir: &Path) -> anyhow::Result<Arc<dyn LogStore>> {
+    Ok(match cfg {
+        LogStoreConfig::Activation(_) => Arc::new(whirl_logstore_activation::ActivationLogStore),
+        LogStoreConfig::File(fc) => {
+            let dir = fc.dir_in(data_dir);
+            Arc::new(
+                whirl_logstore_file::FileLogStore::open(fc, dir.clone()).with_context(|| {
+                    format!("cannot open the file log store in {}", dir.display())
+                })?,
+            )
+        }
+        LogStoreConfig::Syslog(sc) => {
+            Arc::new(whirl_logstore_syslog::SyslogLogStore::new(sc.clone()))
+        }
+    })
 }
 
 /// Starts an invoker with the configured container factory and log store, writing records to
@@ -302,16 +328,25 @@ async fn start_invoker(
     logs: Arc<dyn LogStore>,
     activations: Arc<dyn ActivationStore>,
 ) -> anyhow::Result<whirl_invoker::Invoker> {
-    let ContainerFactoryConfig::Process(pf) = &cfg.container_factory;
-    let exe = std::env::current_exe().context("cannot find the whirl executable")?;
-    let mut pf = pf.clone();
-    pf.root_dir = data_dir.join("containers");
-    pf.runtime_command = vec![exe.to_string_lossy().into_owned(), "runtime".into()];
-    // Containers (cgroups) are named after the invoker and its data directory, so two platforms on
-    // one machine never take each other's containers for their own leftovers.
-    pf.invoker_id = format!("{}-{}", cfg.invoker.id, short_hash(&pf.root_dir));
-    let factory: Arc<dyn ContainerFactory> =
-        Arc::new(whirl_container_process::ProcessFactory::new(pf)?);
+    // Containers are named after the invoker and its data directory, so two platforms on one
+    // machine never take each other's containers for their own leftovers.
+    let root_dir = data_dir.join("containers");
+    let invoker_id = format!("{}-{}", cfg.invoker.id, short_hash(&root_dir));
+    let factory: Arc<dyn ContainerFactory> = match &cfg.container_factory {
+        ContainerFactoryConfig::Process(pf) => {
+            let exe = std::env::current_exe().context("cannot find the whirl executable")?;
+            let mut pf = pf.clone();
+            pf.root_dir = root_dir;
+            pf.runtime_command = vec![exe.to_string_lossy().into_owned(), "runtime".into()];
+            pf.invoker_id = invoker_id;
+            Arc::new(whirl_container_process::ProcessFactory::new(pf)?)
+        }
+        ContainerFactoryConfig::Docker(dc) => {
+            let mut dc = dc.clone();
+            dc.invoker_id = invoker_id;
+            Arc::new(whirl_container_docker::DockerFactory::new(dc)?)
+        }
+    };
     let mut invoker_cfg = cfg.invoker.clone();
     invoker_cfg.api_host = api_host(cfg);
     whirl_invoker::Invoker::start(
@@ -381,7 +416,7 @@ async fn run_controller_role(
         subjects.clone(),
         auth_cfg,
     ));
-    let logs = build_log_store(&cfg.log_store);
+    let logs = build_log_store(&cfg.log_store, &data_dir)?;
 
     // What stops with the platform, in order: balancers, then the embedded invoker's feed.
     let mut feed = None;
@@ -510,7 +545,7 @@ pub async fn run_invoker(
     let store = OpenStore::open(&cfg.store, &data_dir).await?;
     let (entities, activations, _) = store.spis();
     let messaging = open_messaging(&cfg.messaging).await?;
-    let logs = build_log_store(&cfg.log_store);
+    let logs = build_log_store(&cfg.log_store, &data_dir)?;
     let invoker = start_invoker(&cfg, &data_dir, logs, activations).await?;
     let fc = feed_config(&cfg, &invoker)?;
     let index = fc.index;
@@ -612,6 +647,37 @@ mod tests {
             .unwrap_err()
         );
         assert!(e.contains("frobnicate"), "{e}");
+    }
+
+    #[test]
+    fn docker_factory_and_log_stores_parse() {
+        let c = Config::from_sources(Some(
+            "[container_factory]\ntype = \"docker\"\nnetwork = \"bridge\"\n\
+             images = { \"python:3\" = \"whirl/runtime:local\" }\n\
+             [log_store]\ntype = \"syslog\"\naddress = \"tcp://127.0.0.1:5514\"\ndir = \"/var/log/whirl\"\n",
+        ))
+        .unwrap();
+        let ContainerFactoryConfig::Docker(d) = &c.container_factory else {
+            panic!("not docker: {:?}", c.container_factory);
+        };
+        assert_eq!(d.images["python:3"], "whirl/runtime:local");
+        assert!(matches!(c.log_store, LogStoreConfig::Syslog(_)));
+        let printed = c.to_toml().unwrap();
+        let again = Config::from_sources(Some(&printed)).unwrap();
+        assert_eq!(again.to_toml().unwrap(), printed);
+        let f =
+            Config::from_sources(Some("[log_store]\ntype = \"file\"\nmax_files = 3\n")).unwrap();
+        assert!(matches!(f.log_store, LogStoreConfig::File(ref f) if f.max_files == 3));
+        // The out-of-band store needs Docker's log driver.
+        let e = format!(
+            "{:#}",
+            Config::from_sources(Some("[log_store]\ntype = \"syslog\"\n")).unwrap_err()
+        );
+        assert!(e.contains("docker"), "{e}");
+        assert!(Config::from_sources(Some(
+            "[container_factory]\ntype = \"docker\"\nsandbox = \"auto\"\n"
+        ))
+        .is_err());
     }
 
     #[test]

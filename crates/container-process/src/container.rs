@@ -15,7 +15,7 @@ use whirl_model::Endpoint;
 use whirl_spi::{CollectedLogs, Container, ContainerError};
 
 use crate::cgroup::ContainerCgroup;
-use crate::logs::LogBuffer;
+use whirl_spi::logbuffer::LogBuffer;
 
 /// The containers a factory created and has not destroyed yet.
 pub(crate) type Registry = Mutex<HashMap<String, Arc<ProcessContainer>>>;

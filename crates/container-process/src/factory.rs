@@ -18,10 +18,10 @@ use whirl_spi::{Container, ContainerError, ContainerFactory, ContainerSpec, Fact
 use crate::cgroup::{Cgroups, ContainerCgroup, Controller, Limits};
 use crate::config::{ProcessFactoryConfig, SandboxMode};
 use crate::container::{Parts, ProcessContainer, Registry};
-use crate::logs::{spawn_reader, LogBuffer};
 use crate::sandbox::{
     self, Identity, Isolation, Mount, SandboxSpec, PRIVATE_DIR_INSIDE, SANDBOX_GID, SANDBOX_UID,
 };
+use whirl_spi::logbuffer::{spawn_reader, LogBuffer};
 
 /// Name of the (empty) directory under `root_dir` each sandbox mounts its new root on.
 const NEW_ROOT: &str = ".newroot";

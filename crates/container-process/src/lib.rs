@@ -71,10 +71,9 @@ mod cgroup;
 mod config;
 mod container;
 mod factory;
-mod logs;
 pub mod sandbox;
 
 pub use config::{ProcessFactoryConfig, SandboxMode};
 pub use container::ProcessContainer;
 pub use factory::ProcessFactory;
-pub use logs::SENTINEL;
+pub use whirl_spi::logbuffer::SENTINEL;

@@ -213,7 +213,15 @@ impl Invoker {
 
     async fn execute(&self, action: &Arc<Action>, msg: &ActivationMessage) -> Activation {
         let inner = &self.inner;
-        let kind = match inner.deps.manifest.resolve(action.kind()) {
+        // A blackbox action runs its own image; without a `blackbox` kind of its own in the
+        // manifest it is served like a native action (OpenWhisk's action loop).
+        let resolved = match (&action.exec, inner.deps.manifest.resolve(action.kind())) {
+            (whirl_model::Exec::Blackbox { .. }, Err(_)) => {
+                inner.deps.manifest.resolve("native:default")
+            }
+            (_, r) => r,
+        };
+        let kind = match resolved {
             Ok(k) => k.clone(),
             Err(_) => {
                 return self.failed_before_run(
@@ -410,8 +418,7 @@ impl Invoker {
                             start_ms.unwrap_or(now),
                         )
                         .await;
-                    self.finish(key, slot, false).await;
-                    return self.record(
+                    let record = self.record(
                         action,
                         msg,
                         start_ms.unwrap_or(now),
@@ -421,6 +428,9 @@ impl Invoker {
                         logs,
                         false,
                     );
+                    let record = self.with_container(record, &slot);
+                    self.finish(key, slot, false).await;
+                    return record;
                 }
             }
         }
@@ -452,8 +462,26 @@ impl Invoker {
             StatusCode::Success | StatusCode::ApplicationError
         ) && !timed_out
             && !result.connection_lost;
+        let record = self.record(action, msg, start, end, init_ms, response, logs, timed_out);
+        let record = self.with_container(record, &slot);
         self.finish(key, slot, keep).await;
-        self.record(action, msg, start, end, init_ms, response, logs, timed_out)
+        record
+    }
+
+    /// For a log store that collects out of band, the record names the container the activation
+    /// ran in and how many activations reached it before (annotation `container`:
+    /// `{"id": <Container::id>, "run": <n>}`), so the store can find the activation's lines in its
+    /// external system (the `LogStore` contract). Called once per activation that reached the
+    /// container, in their order (a container runs one at a time).
+    fn with_container(&self, mut record: Activation, slot: &Slot) -> Activation {
+        let run = slot.runs.fetch_add(1, Ordering::Relaxed);
+        if !self.inner.deps.logs.collects_in_band() {
+            record.annotations.put(
+                "container",
+                serde_json::json!({"id": slot.container.id(), "run": run}),
+            );
+        }
+        record
     }
 
     async fn classify_init_failure(

@@ -58,6 +58,8 @@ pub struct Slot {
     pub last_used_ms: AtomicU64,
     /// /init has succeeded.
     pub initialized: AtomicBool,
+    /// Activations that reached this container so far (their order in its output).
+    pub runs: AtomicU64,
     /// Activations this container may run at once (set by the action that first takes it).
     pub max_concurrent: AtomicUsize,
     /// Activations running in it now (changed under the pool's lock).
@@ -91,6 +93,7 @@ impl Slot {
             active: AtomicUsize::new(0),
             doomed: AtomicBool::new(false),
             init_gate: tokio::sync::Mutex::new(None),
+            runs: AtomicU64::new(0),
         }
     }
 

@@ -121,11 +121,12 @@ pub struct RuntimeArgs {
     /// Where to serve the action protocol: `unix:/path/to.sock` or `tcp:host:port`.
     #[arg(long, default_value = "tcp:0.0.0.0:8080")]
     pub listen: Listen,
-    /// How the action's code is loaded and run: python, node or native.
-    #[arg(long, value_parser = launcher_parser())]
+    /// How the action's code is loaded and run: python, node or native. (The environment
+    /// variable lets one runtime image serve every kind: the docker factory sets it.)
+    #[arg(long, env = "WHIRL_LAUNCHER", value_parser = launcher_parser())]
     pub launcher: Launcher,
     /// Interpreter to run the launcher with (default: python3 or node from PATH; unused for native).
-    #[arg(long)]
+    #[arg(long, env = "WHIRL_LAUNCHER_COMMAND")]
     pub command: Option<PathBuf>,
     /// Directory where the action's code is unpacked (default: a fresh temporary directory,
     /// removed on exit).

@@ -4,8 +4,8 @@
 //! | SPI | module | implementations |
 //! |---|---|---|
 //! | [`LoadBalancer`] | [`loadbalancer`] | `lean` (in-process invoker), `sharding` (over the bus), later `direct` |
-//! | [`ContainerFactory`] + [`Container`] | [`container`] | `process` (sandboxed processes), later `docker` |
-//! | [`LogStore`] | [`logstore`] | `activation` (into the record), later `file` and out-of-band |
+//! | [`ContainerFactory`] + [`Container`] | [`container`] | `process` (sandboxed processes), `docker` (Docker Engine) |
+//! | [`LogStore`] | [`logstore`] | `activation` (into the record), `file` (plus JSON-lines files), `syslog` (out of band) |
 //! | [`Messaging`] | [`messaging`] | `memory`, `nats` |
 //! | [`EntityStore`], [`ActivationStore`], [`SubjectStore`] | [`store`] | `sqlite` (embedded file), `postgres` |
 //! | [`Authenticator`] | [`auth`] | `basic` (HTTP Basic over a subject store) |
@@ -23,6 +23,8 @@ pub mod store;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "log-buffer")]
+pub mod logbuffer;
 
 pub use auth::{AuthError, Authenticator};
 pub use container::{

@@ -52,7 +52,11 @@ pub trait LogStore: Send + Sync + 'static {
         BTreeMap::new()
     }
 
-    /// False when logs flow out of band: the invoker then never calls [`LogStore::collect`].
+    /// False when logs flow out of band: the invoker then never calls [`LogStore::collect`], and
+    /// annotates each record with `container`: `{"id": <Container::id>, "run": <n>}`, the
+    /// container the activation ran in and how many activations reached that container before
+    /// it, so that [`LogStore::fetch`] can find the activation's lines in the external system
+    /// (the n-th sentinel-framed part of the container's output).
     fn collects_in_band(&self) -> bool {
         true
     }

@@ -290,8 +290,13 @@ async fn assert_endpoint_gone(container: &dyn Container) {
     }
     let fresh = client_for(container);
     let outcome = tokio::time::timeout(Duration::from_secs(5), run(&fresh, 99)).await;
+    // A refused connection fails at once; an address that no longer exists (a removed Docker
+    // container's IP) may just never answer, which is as good.
     assert!(
-        matches!(&outcome, Ok(r) if !r.response.is_success()),
+        match &outcome {
+            Ok(r) => !r.response.is_success(),
+            Err(_elapsed) => true,
+        },
         "rule: a destroyed container does not answer /run; got {outcome:?}"
     );
 }

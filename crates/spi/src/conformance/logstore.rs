@@ -21,8 +21,9 @@
 //!   record's lines as the activation's logs).
 //!
 //! For a store that collects out of band, `collect` is never called (the invoker skips it); the
-//! suite checks instead that `fetch` of each activation returns, within [`PATIENCE`], its
-//! messages in the order printed and none of another activation's.
+//! suite checks instead that `fetch` of each activation (its record annotated with `container`
+//! and its `run` in it, as the invoker does) returns, within [`PATIENCE`], its messages in the order printed and none
+//! of another activation's.
 //!
 //! Every panic names the rule that was broken; panics that name a setup step are the container
 //! factory's or the runtime's fault, not the store's.
@@ -375,7 +376,7 @@ pub async fn log_store(store: &dyn LogStore, factory: &dyn ContainerFactory, kin
     if store.collects_in_band() {
         in_band(store, container.as_ref(), &client, &kind, &action).await;
     } else {
-        out_of_band(store, &client, &action).await;
+        out_of_band(store, container.as_ref(), &client, &action).await;
     }
     container
         .destroy()
@@ -498,9 +499,20 @@ async fn in_band(
     );
 }
 
-async fn out_of_band(store: &dyn LogStore, client: &RuntimeClient, action: &Action) {
-    let first = run_ok(client, action, "first").await;
-    let second = run_ok(client, action, "second").await;
+async fn out_of_band(
+    store: &dyn LogStore,
+    container: &dyn Container,
+    client: &RuntimeClient,
+    action: &Action,
+) {
+    // The invoker names the container in the records of out-of-band stores.
+    let mut first = run_ok(client, action, "first").await;
+    let mut second = run_ok(client, action, "second").await;
+    for (run, ran) in [&mut first, &mut second].into_iter().enumerate() {
+        ran.record
+            .annotations
+            .put("container", json!({"id": container.id(), "run": run}));
+    }
     for (ran, other) in [(&first, &second), (&second, &first)] {
         let want: Vec<String> = expected(&ran.tag).into_iter().map(|(_, m)| m).collect();
         let deadline = Instant::now() + PATIENCE;

@@ -1,4 +1,5 @@
-//! A container's output: background tasks read the runtime's stdout and stderr pipes line by
+//! A container's output, for factories that read it themselves (feature `log-buffer`; used by
+//! the `process` and `docker` factories): background tasks read the runtime's stdout and stderr pipes line by
 //! line, timestamp each line when it is read, and keep it in a bounded per-container buffer until
 //! [`LogBuffer::collect`] takes it.
 //!
@@ -17,18 +18,18 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::container::{CollectedLogs, LogLine, LogStream};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use whirl_model::logtag;
-use whirl_spi::{CollectedLogs, LogLine, LogStream};
 
 /// The line OpenWhisk runtimes print on stdout and on stderr after each activation.
 pub const SENTINEL: &str = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
 
 /// Longer lines are split (Docker's log driver splits at 16 KiB too), so one runaway line without
 /// a newline cannot make the reader buffer grow without bound.
-const MAX_LINE: u64 = 16 * 1024;
+pub const MAX_LINE: u64 = 16 * 1024;
 
 /// Bookkeeping cost counted per entry on top of its text, so a flood of empty lines is bounded too.
 const ENTRY_OVERHEAD: usize = 64;
@@ -143,7 +144,7 @@ impl State {
 }
 
 /// One container's buffered output.
-pub(crate) struct LogBuffer {
+pub struct LogBuffer {
     state: Mutex<State>,
     /// Woken when a sentinel arrives or a stream ends: the only events a waiting collector needs.
     wake: Notify,
@@ -159,7 +160,7 @@ fn stream_of(s: usize) -> LogStream {
 }
 
 impl LogBuffer {
-    pub(crate) fn new(max_bytes: usize) -> Arc<Self> {
+    pub fn new(max_bytes: usize) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -173,7 +174,7 @@ impl LogBuffer {
     }
 
     /// Appends one line (without its newline) read from stream `s` (0 stdout, 1 stderr).
-    fn push(&self, s: usize, line: String) {
+    pub fn push(&self, s: usize, line: String) {
         let time = SystemTime::now();
         let tag = logtag::split(&line).map(|(id, message)| (id.to_string(), message.len()));
         let sentinel = match &tag {
@@ -225,13 +226,14 @@ impl LogBuffer {
         }
     }
 
-    fn end(&self, s: usize) {
+    /// Marks stream `s` (0 stdout, 1 stderr) as ended: nothing more will come.
+    pub fn end(&self, s: usize) {
         self.lock().queues[s].eof = true;
         self.wake.notify_waiters();
     }
 
     /// Takes the lines printed since the previous call (see `Container::logs`).
-    pub(crate) async fn collect(
+    pub async fn collect(
         &self,
         limit_bytes: usize,
         wait_for_sentinel: bool,
@@ -300,7 +302,7 @@ impl LogBuffer {
 impl LogBuffer {
     /// Takes the lines tagged with activation `id` (see `Container::activation_logs`), and drops
     /// the untagged output queued so far (it belongs to no activation).
-    pub(crate) async fn collect_activation(
+    pub async fn collect_activation(
         &self,
         id: &str,
         limit_bytes: usize,
@@ -383,7 +385,7 @@ impl LogBuffer {
 }
 
 /// Starts the background task that reads stream `s` of a container into `buffer`.
-pub(crate) fn spawn_reader(
+pub fn spawn_reader(
     reader: impl AsyncRead + Unpin + Send + 'static,
     s: usize,
     buffer: Arc<LogBuffer>,
