@@ -38,13 +38,27 @@ const ROOMY: &str =
 
 /// Every setup available in this build.
 pub fn setups() -> Vec<Setup> {
-    vec![Setup {
-        balancer: "lean",
-        factory: "process",
-        launch: Launch::Standalone {
-            config: format!("{ROOMY}\n[load_balancer]\ntype = \"lean\"\n"),
+    vec![
+        Setup {
+            balancer: "lean",
+            factory: "process",
+            launch: Launch::Standalone {
+                config: format!("{ROOMY}\n[load_balancer]\ntype = \"lean\"\n"),
+            },
         },
-    }]
+        // The embedded invoker fed over in-memory messaging: the sharding balancer's scheduling,
+        // slots and acks without a network hop. Its NATS deployment (`whirl controller` +
+        // `whirl invoker`) would be a Launch variant of its own.
+        Setup {
+            balancer: "sharding",
+            factory: "process",
+            launch: Launch::Standalone {
+                config: format!(
+                    "{ROOMY}\n[load_balancer]\ntype = \"sharding\"\n\n[messaging]\ntype = \"memory\"\n"
+                ),
+            },
+        },
+    ]
 }
 
 /// A running platform under test. Its processes are stopped (SIGTERM) on drop.
@@ -74,9 +88,11 @@ extern "C" {
 
 impl Setup {
     pub async fn start(&self, whirl: &Path) -> anyhow::Result<Platform> {
-        match &self.launch {
-            Launch::Standalone { config } => standalone(whirl, config).await,
-        }
+        let p = match &self.launch {
+            Launch::Standalone { config } => standalone(whirl, config).await?,
+        };
+        ready_to_invoke(&p.addr).await?;
+        Ok(p)
     }
 }
 
@@ -126,6 +142,29 @@ pub async fn wait_ready(addr: &str) -> anyhow::Result<()> {
             bail!("whirl did not start on {addr}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until an invoke succeeds (a balancer may need its invokers' first health pings).
+async fn ready_to_invoke(addr: &str) -> anyhow::Result<()> {
+    let mut c = Conn::tcp(addr).await?;
+    crate::client::put_action(
+        &mut c,
+        "bench-probe",
+        "native",
+        "#!/bin/sh\nwhile read l; do echo '{}' >&3; done\n",
+        serde_json::json!({"memory": 128}),
+    )
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match crate::client::invoke(&mut c, "bench-probe").await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                return Err(e.context("the platform never ran an activation"))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
     }
 }
 

@@ -591,6 +591,7 @@ impl Cdp {
 }
 
 const PAGE_STATE: &str = r#"(() => {
+  if (!document.body || !document.getElementById('conn')) return { ticks: 0, ids: [], charts: {} };
   const pts = (id) => { const s = document.querySelector('#' + id + ' svg'); return s ? Number(s.getAttribute('data-points')) : -1; };
   return {
     ticks: Number(document.body.getAttribute('data-ticks') || 0),
