@@ -56,6 +56,9 @@ struct Args {
     /// Also write every figure to this file as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Measure only these load balancers (default: every one in this build).
+    #[arg(long, value_delimiter = ',')]
+    balancer: Vec<String>,
 }
 
 struct Kind {
@@ -413,6 +416,9 @@ async fn run(args: &Args, whirl: PathBuf) -> anyhow::Result<Value> {
     }
     let mut factories_done: Vec<&str> = Vec::new();
     for setup in setups() {
+        if !args.balancer.is_empty() && !args.balancer.iter().any(|b| b == setup.balancer) {
+            continue;
+        }
         let p = setup.start(&whirl).await?;
         // Let the stem cells start before anything is measured.
         tokio::time::sleep(Duration::from_millis(1500)).await;
