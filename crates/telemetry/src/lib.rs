@@ -150,19 +150,24 @@ pub fn init(
         Some(url) => Some(provider(config, &url)?),
         None => None,
     };
-    let otel = provider.as_ref().map(|p| {
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("whirl"))
-            .with_filter(Targets::new().with_target(TRACE_TARGET, tracing::Level::TRACE))
-    });
-    tracing_subscriber::registry()
-        .with(fmt)
-        .with(otel)
-        .try_init()
-        .context("a tracing subscriber is already installed")?;
+    // Two shapes rather than an `Option` layer: an absent layer would count as one that wants
+    // every callsite, and the request spans would then be built (and dropped) on the warm path.
+    let installed = match &provider {
+        Some(p) => {
+            opentelemetry::global::set_text_map_propagator(
+                opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+            );
+            let otel = tracing_opentelemetry::layer()
+                .with_tracer(p.tracer("whirl"))
+                .with_filter(Targets::new().with_target(TRACE_TARGET, tracing::Level::TRACE));
+            tracing_subscriber::registry()
+                .with(fmt)
+                .with(otel)
+                .try_init()
+        }
+        None => tracing_subscriber::registry().with(fmt).try_init(),
+    };
+    installed.context("a tracing subscriber is already installed")?;
     if let Some(url) = config.traces_url() {
         tracing::info!(%url, "exporting spans over OTLP/HTTP");
     }
