@@ -134,8 +134,9 @@ enum Server {
 }
 
 fn invoker(args: InvokerArgs) -> anyhow::Result<()> {
-    init_tracing();
     let mut cfg = whirl_compose::Config::load(args.config.as_deref())?;
+    // Dropped after the runtime (declared before it): flushes the spans still batched.
+    let _telemetry = whirl_compose::init_telemetry(&cfg)?;
     if let Some(id) = args.id {
         cfg.invoker.id = id;
     }
@@ -150,8 +151,9 @@ fn invoker(args: InvokerArgs) -> anyhow::Result<()> {
 }
 
 fn standalone(args: StandaloneArgs, server: Server) -> anyhow::Result<()> {
-    init_tracing();
     let mut cfg = whirl_compose::Config::load(args.config.as_deref())?;
+    // Dropped after the runtime (declared before it): flushes the spans still batched.
+    let _telemetry = whirl_compose::init_telemetry(&cfg)?;
     if let Some(p) = args.port {
         cfg.server.port = p;
     }
@@ -192,13 +194,4 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WHIRL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
 }

@@ -43,6 +43,9 @@ pub struct Config {
     pub store: StoreConfig,
     pub auth: AuthConfig,
     pub runtimes: RuntimeManifest,
+    /// `[telemetry]`: OTLP span export (metrics and the dashboard are `[controller]` switches).
+    #[serde(default)]
+    pub telemetry: whirl_telemetry::TelemetryConfig,
 }
 
 /// `[server]`: where the REST API listens.
@@ -201,6 +204,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.runtimes.validate().context("runtimes")?;
+        self.telemetry.validate().context("telemetry")?;
         let l = &self.controller.limits;
         for (name, r) in [
             ("timeout_ms", l.timeout_ms),
@@ -235,6 +239,12 @@ impl Config {
     pub fn to_toml(&self) -> anyhow::Result<String> {
         Ok(toml::to_string_pretty(self)?)
     }
+}
+
+/// Installs the process's log and trace subscriber (`WHIRL_LOG` filters the log lines, default
+/// `info`) with the `[telemetry]` span exporter. Keep the guard until the runtime has stopped.
+pub fn init_telemetry(cfg: &Config) -> anyhow::Result<whirl_telemetry::TelemetryGuard> {
+    whirl_telemetry::init(&cfg.telemetry, "WHIRL_LOG", "info")
 }
 
 /// Where Whirl keeps its data by default: `$XDG_DATA_HOME/whirl` or `~/.local/share/whirl`.
@@ -421,6 +431,8 @@ async fn run_controller_role(
     // What stops with the platform, in order: balancers, then the embedded invoker's feed.
     let mut feed = None;
     let mut messaging = None;
+    // An invoker in this process: its metrics join the controller's registry (one /metrics).
+    let mut embedded_invoker = None;
     let lb: Arc<dyn LoadBalancer> = match &cfg.load_balancer {
         LoadBalancerConfig::Lean(_) => {
             // The lean balancer needs no bus; `nats` serves the distributed deployment.
@@ -430,6 +442,7 @@ async fn run_controller_role(
                 }
             }
             let invoker = start_invoker(&cfg, &data_dir, logs.clone(), activations.clone()).await?;
+            embedded_invoker = Some(invoker.clone());
             Arc::new(whirl_lb_lean::LeanBalancer::new("lean", invoker))
         }
         LoadBalancerConfig::Sharding(sc) => {
@@ -446,6 +459,7 @@ async fn run_controller_role(
                 let invoker =
                     start_invoker(&cfg, &data_dir, logs.clone(), activations.clone()).await?;
                 let fc = feed_config(&cfg, &invoker)?;
+                embedded_invoker = Some(invoker.clone());
                 let f = whirl_invoker::feed::Feed::start(
                     invoker.clone(),
                     fc,
@@ -490,6 +504,12 @@ async fn run_controller_role(
             .await
             .context("cannot subscribe to cache invalidations")?;
     }
+    // One /metrics for both: the in-process invoker's metrics go into the controller's registry.
+    if let Some(invoker) = &embedded_invoker {
+        invoker
+            .register_metrics(controller.metrics_registry())
+            .context("cannot register the invoker's metrics")?;
+    }
 
     match controller.install_catalog().await {
         Ok(0) => {}
@@ -507,7 +527,7 @@ async fn run_controller_role(
     let local = listener.local_addr()?;
     info!(data_dir = %data_dir.display(), "whirl {} is ready", match role { Role::Standalone => "standalone", Role::Controller => "controller" });
     println!(
-        "Whirl is ready: API host http://{local}\n  guest credentials: {}:{}\n  data directory: {}\n  try: curl -u {}:{} http://{local}/api/v1/namespaces\n  set up the CLI: whirl property set --apihost http://{local} --auth {}:{}",
+        "Whirl is ready: API host http://{local}\n  guest credentials: {}:{}\n  data directory: {}\n  try: curl -u {}:{} http://{local}/api/v1/namespaces\n  set up the CLI: whirl property set --apihost http://{local} --auth {}:{}{}",
         well_known::GUEST_UUID,
         well_known::GUEST_KEY,
         data_dir.display(),
@@ -515,6 +535,15 @@ async fn run_controller_role(
         well_known::GUEST_KEY,
         well_known::GUEST_UUID,
         well_known::GUEST_KEY,
+        if cfg.controller.dashboard {
+            format!(
+                "\n  dashboard: http://{local}/dashboard#auth={}:{}",
+                well_known::GUEST_UUID,
+                well_known::GUEST_KEY
+            )
+        } else {
+            String::new()
+        },
     );
     let served = controller.serve(listener, shutdown).await;
     info!("shutting down: destroying containers");
@@ -559,6 +588,25 @@ pub async fn run_invoker(
     )
     .await
     .context("cannot start the invoker's feed")?;
+    // GET /metrics of this invoker, where `[telemetry] metrics_listen` asks for it.
+    let metrics_server = match &cfg.telemetry.metrics_listen {
+        Some(addr) => {
+            let registry = whirl_telemetry::metrics::Registry::new();
+            invoker
+                .register_metrics(&registry)
+                .context("cannot register the invoker's metrics")?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            info!(addr = %listener.local_addr()?, "serving the invoker's metrics at /metrics");
+            Some(tokio::spawn(whirl_telemetry::metrics::serve(
+                listener,
+                registry,
+                std::future::pending(),
+            )))
+        }
+        None => None,
+    };
     println!(
         "Whirl invoker {} is ready: index {index}, {} MB for actions, data directory {}",
         cfg.invoker.id,
@@ -569,6 +617,9 @@ pub async fn run_invoker(
     info!("invoker stopping: finishing started activations");
     feed.shutdown().await;
     invoker.shutdown().await;
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     store.close().await;
     Ok(())
 }

@@ -44,6 +44,11 @@ pub struct ControllerConfig {
     /// actions of that namespace are created and updated within these ranges instead of the
     /// system's. Default: none.
     pub namespace_limits: BTreeMap<String, NamespaceActionLimits>,
+    /// Serve `GET /metrics` (Prometheus text format, no authentication, as OpenWhisk's
+    /// controller serves its metrics) on the API port. Default `true`.
+    pub metrics: bool,
+    /// Serve the operator dashboard at `GET /dashboard`. Default `true`.
+    pub dashboard: bool,
 }
 
 /// A namespace's own action limit ranges (each replaces the system's range when given).
@@ -94,6 +99,8 @@ impl Default for ControllerConfig {
             require_api_key_annotation: true,
             throttles: crate::throttle::ThrottleConfig::default(),
             namespace_limits: BTreeMap::new(),
+            metrics: true,
+            dashboard: true,
         }
     }
 }

@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::error::{default_message, ErrorMessage};
 
@@ -119,7 +120,9 @@ pub(crate) async fn request_context(mut req: Request, next: Next) -> Response {
         return r;
     }
     req.extensions_mut().insert(tid.clone());
-    let mut resp = next.run(req).await;
+    let span = crate::trace::http_span(&req, &tid);
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    crate::trace::finish_http_span(&span, resp.status());
     if resp
         .extensions_mut()
         .remove::<crate::web::WebResponse>()

@@ -4,7 +4,7 @@
 //! parameter map, and awaits the balancer's completion future in the request's own task.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 use whirl_model::error::messages;
 use whirl_model::message::MESSAGE_VERSION;
 use whirl_model::{
@@ -25,6 +26,7 @@ use crate::auth::Caller;
 use crate::cache::ResolvedAction;
 use crate::context::{json_bytes, TransId};
 use crate::error::ApiError;
+use crate::metrics::Outcome;
 use crate::query::Query;
 use crate::views::{result_bytes, ActivationView};
 use crate::{read_body, require_json, Inner};
@@ -149,6 +151,7 @@ pub(crate) async fn invoke(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let received_at_ms = whirl_model::time::now_ms();
     let (target, owner) = Target::resolve(&user, segments)?;
     let q = Query(q.as_deref().unwrap_or(""));
@@ -187,6 +190,7 @@ pub(crate) async fn invoke(
         result_only,
         wait_ms,
         received_at_ms,
+        started,
     )
     .await
 }
@@ -299,10 +303,19 @@ pub(crate) async fn start_activation(
         load_balancer: balancer.name().to_owned(),
         extra_annotations: resolved.extra_annotations.clone(),
     };
-    match balancer.publish(action.clone(), msg).await {
+    let span = crate::trace::publish_span(&id, action, balancer.name());
+    match balancer.publish(action.clone(), msg).instrument(span).await {
         // Dropping the completion does not cancel the activation.
-        Ok(completion) => drop(completion),
+        Ok(completion) => {
+            inner
+                .metrics
+                .dispatched(action.kind(), Outcome::Accepted, None);
+            drop(completion)
+        }
         Err(e) => {
+            inner
+                .metrics
+                .dispatched(action.kind(), Outcome::Failed, None);
             if let Some(pending) = pending {
                 // Close the journal entry: this activation will never run.
                 let record = record_for(
@@ -332,10 +345,16 @@ async fn dispatch(
     result_only: bool,
     wait_ms: u64,
     received_at_ms: u64,
+    started: Instant,
 ) -> Result<Response, ApiError> {
     let action = &resolved.action;
     let balancer = inner.balancers.resolve(action);
     let activation_id = ActivationId::generate();
+    let span = crate::trace::publish_span(&activation_id, action, balancer.name());
+    let count = |outcome| {
+        let took = matches!(outcome, Outcome::Completed(_)).then(|| started.elapsed());
+        inner.metrics.dispatched(action.kind(), outcome, took)
+    };
     let pending = if inner.config.journal.journals(blocking) {
         let pending = PendingActivation {
             activation_id,
@@ -375,9 +394,14 @@ async fn dispatch(
         load_balancer: balancer.name().to_owned(),
         extra_annotations: resolved.extra_annotations.clone(),
     };
-    let completion = match balancer.publish(action.clone(), msg).await {
+    let completion = match balancer
+        .publish(action.clone(), msg)
+        .instrument(span.clone())
+        .await
+    {
         Ok(f) => f,
         Err(e) => {
+            count(Outcome::Failed);
             tracing::warn!(%tid, activation = %activation_id, balancer = balancer.name(), "dispatch failed: {e}");
             if let Some(pending) = pending {
                 // Close the journal entry: this activation will never run.
@@ -397,13 +421,25 @@ async fn dispatch(
     if !blocking {
         // Dropping the future does not cancel the activation (the balancer guarantees its record).
         drop(completion);
+        count(Outcome::Accepted);
         return Ok(accepted(&activation_id));
     }
-    match tokio::time::timeout(Duration::from_millis(wait_ms), completion).await {
-        Ok(Ok(activation)) => Ok(completed(&activation, result_only)),
+    let waited = tokio::time::timeout(Duration::from_millis(wait_ms), completion)
+        .instrument(span)
+        .await;
+    match waited {
+        Ok(Ok(activation)) => {
+            let response = completed(&activation, result_only);
+            count(Outcome::Completed(activation.response.status));
+            Ok(response)
+        }
         // Not done in time, or its completion goes to another controller: the caller polls by id.
-        Err(_) | Ok(Err(LoadBalancerError::Lost(_))) => Ok(accepted(&activation_id)),
+        Err(_) | Ok(Err(LoadBalancerError::Lost(_))) => {
+            count(Outcome::Accepted);
+            Ok(accepted(&activation_id))
+        }
         Ok(Err(e)) => {
+            count(Outcome::Failed);
             tracing::warn!(%tid, activation = %activation_id, "activation failed in the balancer: {e}");
             Ok(with_activation_header(
                 ApiError::from(e).into_response(),

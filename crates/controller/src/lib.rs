@@ -85,6 +85,17 @@
 //! | any | `/api/v1/web/{ns}/{pkg or default}/{action}[.ext][/path]` | web actions (module `web`; no authentication needed) |
 //! | GET | `/api/v1/namespaces/{ns}/activations` | list activations (`name`, `since`, `upto`, `skip`, `limit`, `docs`, `count`) |
 //! | GET | `/api/v1/namespaces/{ns}/activations/{id}[/logs, /result]` | an activation, its logs, its result |
+//! | GET | `/metrics` | Prometheus metrics (module `metrics`; no authentication; `[controller] metrics`) |
+//! | GET | `/dashboard` | the operator dashboard (module `dashboard`; `[controller] dashboard`) |
+//!
+//! # Observability
+//!
+//! Module `metrics` keeps the controller's Prometheus metrics (atomic handles looked up once per
+//! kind; nothing locked or allocated per invoke) in the registry that `GET /metrics` serves
+//! ([`Controller::metrics_registry`]; the composition root adds the in-process invoker's).
+//! Request spans (target `whirl_trace`: `http.request` → `loadbalancer.publish` → the
+//! invoker's `invoker.activation` → `container.create` / `container.init` / `container.run`,
+//! each with the activation id) are recorded only when the process exports traces.
 
 #![warn(missing_docs)]
 mod actions;
@@ -95,15 +106,18 @@ pub mod catalog;
 mod conductor;
 pub mod config;
 mod context;
+mod dashboard;
 mod error;
 mod info;
 mod invalidation;
 mod invoke;
+mod metrics;
 mod openapi;
 mod packages;
 mod query;
 mod sequence;
 pub mod throttle;
+mod trace;
 mod triggers;
 mod validate;
 mod views;
@@ -158,6 +172,7 @@ pub(crate) struct Inner {
     pub throttles: throttle::Throttles,
     /// Set once the controller shares cache invalidations over a bus.
     pub invalidations: std::sync::OnceLock<invalidation::Publisher>,
+    pub metrics: metrics::ControllerMetrics,
 }
 
 impl Inner {
@@ -393,7 +408,13 @@ impl Controller {
             config,
         } = deps;
         let actions = ActionCache::new(config.action_cache_ttl_ms, config.action_cache_capacity);
-        let throttles = throttle::Throttles::new(config.throttles);
+        let mut throttles = throttle::Throttles::new(config.throttles);
+        throttles.rejections = metrics::Rejections::new(&config.controller_id);
+        let metrics = metrics::ControllerMetrics::new(
+            &config.controller_id,
+            manifest.clone(),
+            &throttles.rejections,
+        );
         Self {
             inner: Arc::new(Inner {
                 entities,
@@ -406,6 +427,7 @@ impl Controller {
                 actions,
                 throttles,
                 invalidations: std::sync::OnceLock::new(),
+                metrics,
             }),
         }
     }
@@ -415,10 +437,19 @@ impl Controller {
         &self.inner.config
     }
 
+    /// The registry `GET /metrics` serves: the controller's metrics, and whatever the caller
+    /// registers in it (the in-process invoker's, in a standalone platform).
+    pub fn metrics_registry(&self) -> &prometheus::Registry {
+        self.inner.metrics.registry()
+    }
+
     /// The HTTP routes (see the crate documentation for the table), with the request middleware.
     pub fn router(&self) -> Router {
         let inner = &self.inner;
-        let api = api_routes().with_state(inner.clone());
+        let api = api_routes()
+            .merge(metrics::routes(&inner.config))
+            .merge(dashboard::routes(&inner.config))
+            .with_state(inner.clone());
         finish(info::routes(&inner.config, &inner.manifest).merge(api))
     }
 

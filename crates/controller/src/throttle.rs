@@ -86,6 +86,8 @@ pub(crate) struct Throttles {
     config: ThrottleConfig,
     invokes: RateWindow,
     fires: RateWindow,
+    /// Counts the 429s (`whirl_controller_throttled_total`).
+    pub rejections: crate::metrics::Rejections,
 }
 
 impl Throttles {
@@ -116,7 +118,10 @@ impl Throttles {
             .invocations_per_minute
             .or(self.config.invocations_per_minute)
         {
-            Some(allowed) => self.invokes.check(user.namespace.as_str(), allowed),
+            Some(allowed) => self
+                .invokes
+                .check(user.namespace.as_str(), allowed)
+                .inspect_err(|_| self.rejections.invocations.inc()),
             None => Ok(()),
         }
     }
@@ -138,6 +143,7 @@ impl Throttles {
         if active < allowed {
             Ok(())
         } else {
+            self.rejections.concurrent.inc();
             Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
@@ -154,7 +160,10 @@ impl Throttles {
             .fires_per_minute
             .or(self.config.fires_per_minute)
         {
-            Some(allowed) => self.fires.check(user.namespace.as_str(), allowed),
+            Some(allowed) => self
+                .fires
+                .check(user.namespace.as_str(), allowed)
+                .inspect_err(|_| self.rejections.fires.inc()),
             None => Ok(()),
         }
     }

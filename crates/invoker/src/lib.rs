@@ -17,10 +17,16 @@
 //! after an idle timeout, by one janitor task (no per-activation timers on the warm path).
 //! Prewarmed stem cells of the manifest's kinds are kept ready and backfilled when used.
 //!
+//! Its Prometheus metrics (module [`metrics`]) are atomic handles updated on the activation path
+//! and pool gauges read at scrape time; [`Invoker::register_metrics`] puts them in a registry.
+//! Its spans (target `whirl_trace`: `invoker.activation`, `container.create`, `container.init`,
+//! `container.run`, each with the activation id) are recorded only when traces are exported.
+//!
 //! The invoker depends only on the model and the SPI traits; the composition root hands it a
 //! container factory, a log store and an activation store.
 
 pub mod feed;
+pub mod metrics;
 pub mod payload;
 pub mod pool;
 
@@ -29,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, info_span, warn, Instrument};
 use whirl_model::error::messages;
 use whirl_model::manifest::RuntimeKind;
 use whirl_model::{
@@ -114,6 +120,7 @@ struct Inner {
     deps: InvokerDeps,
     pool: Pool,
     shutdown: tokio::sync::watch::Sender<bool>,
+    metrics: metrics::InvokerMetrics,
 }
 
 /// A running invoker. Cheap to clone.
@@ -140,6 +147,7 @@ impl Invoker {
             .min(cap.user_memory_mb.max(1));
         let (tx, _) = tokio::sync::watch::channel(false);
         let inner = Arc::new(Inner {
+            metrics: metrics::InvokerMetrics::new(&config.id, deps.manifest.clone()),
             pool: Pool::new(user_memory, cap.max_containers),
             config,
             deps,
@@ -173,7 +181,7 @@ impl Invoker {
     /// Runs one activation to its stored record and returns the record. Never fails: every
     /// problem becomes the record's outcome.
     pub async fn run(&self, action: Arc<Action>, msg: ActivationMessage) -> Activation {
-        let activation = self.execute(&action, &msg).await;
+        let activation = self.observed(&action, &msg).await;
         // The record is written by the store's group commit while the result goes back to the
         // caller (OpenWhisk also answers before storing): the warm path does not wait for a
         // database round trip. A crash in between is covered by the controller's journal.
@@ -192,7 +200,7 @@ impl Invoker {
     /// stored record: if another component stored one first (a controller that gave this invoker
     /// up for dead), that one.
     pub async fn run_and_store(&self, action: Arc<Action>, msg: ActivationMessage) -> Activation {
-        let activation = self.execute(&action, &msg).await;
+        let activation = self.observed(&action, &msg).await;
         whirl_spi::store::store_with_retry(self.inner.deps.activations.as_ref(), activation).await
     }
 
@@ -209,6 +217,16 @@ impl Invoker {
         response: ActivationResponse,
     ) -> Activation {
         self.failed_before_run(action, msg, response)
+    }
+
+    /// [`Invoker::execute`] in the activation's span, counted in the metrics.
+    async fn observed(&self, action: &Arc<Action>, msg: &ActivationMessage) -> Activation {
+        let t0 = std::time::Instant::now();
+        let span = info_span!(target: metrics::TRACE_TARGET, "invoker.activation", activation_id = %msg.activation_id, action = %msg.action, kind = action.kind(), invoker = %self.inner.config.id);
+        let activation = self.execute(action, msg).instrument(span).await;
+        let m = &self.inner.metrics;
+        m.finished(&activation, action.kind(), msg.received_at_ms, t0.elapsed());
+        activation
     }
 
     async fn execute(&self, action: &Arc<Action>, msg: &ActivationMessage) -> Activation {
@@ -285,7 +303,7 @@ impl Invoker {
                     // The container it waited for could not be created: look again.
                     None => continue,
                 },
-                Acquired::Cold => (self.create(&kind, memory, Some(action)).await, None),
+                Acquired::Cold => (self.create_traced(&kind, memory, action, msg).await, None),
                 Acquired::ColdShared(starting) => {
                     // Should this future be dropped while creating, the joiners are let go.
                     let guard = StartingGuard {
@@ -294,7 +312,7 @@ impl Invoker {
                         starting: Some(starting.clone()),
                         memory,
                     };
-                    let created = self.create(&kind, memory, Some(action)).await;
+                    let created = self.create_traced(&kind, memory, action, msg).await;
                     guard.disarm();
                     (created, Some(starting))
                 }
@@ -396,9 +414,11 @@ impl Invoker {
             }
             let t0 = SystemTime::now();
             start_ms = Some(epoch_ms(t0));
-            match slot.client.init(&value, timeout).await {
+            let span = info_span!(target: metrics::TRACE_TARGET, "container.init", activation_id = %msg.activation_id, container = slot.container.id());
+            match slot.client.init(&value, timeout).instrument(span).await {
                 Ok(interval) => {
                     init_ms = Some(interval.duration().as_millis() as u64);
+                    inner.metrics.init(&kind.kind, interval.duration());
                     slot.initialized.store(true, Ordering::Release);
                 }
                 Err(failure) => {
@@ -438,10 +458,13 @@ impl Invoker {
         let params = payload::run_params(msg);
         let ids = payload::RunIds::new(action, msg);
         let body = payload::run_payload(action, msg, &params, &ids, deadline);
+        let span = info_span!(target: metrics::TRACE_TARGET, "container.run", activation_id = %msg.activation_id, container = slot.container.id());
         let result = slot
             .client
             .run(&body, timeout, inner.deps.max_payload_bytes)
+            .instrument(span)
             .await;
+        inner.metrics.run(&kind.kind, result.interval.duration());
         let run_start = epoch_ms(result.interval.start);
         let end = epoch_ms(result.interval.end);
         let mut response = result.response;
@@ -600,6 +623,20 @@ impl Invoker {
         )
     }
 
+    /// [`Invoker::create`] for an activation, in its `container.create` span.
+    async fn create_traced(
+        &self,
+        kind: &RuntimeKind,
+        memory_mb: u64,
+        action: &Action,
+        msg: &ActivationMessage,
+    ) -> Result<Arc<Slot>, ContainerError> {
+        let span = info_span!(target: metrics::TRACE_TARGET, "container.create", activation_id = %msg.activation_id, kind = %kind.kind);
+        self.create(kind, memory_mb, Some(action))
+            .instrument(span)
+            .await
+    }
+
     async fn create(
         &self,
         kind: &RuntimeKind,
@@ -635,7 +672,11 @@ impl Invoker {
             env: vec![("__OW_API_HOST".into(), inner.config.api_host.clone())],
             parameters: inner.deps.logs.container_parameters(),
         };
+        let t0 = std::time::Instant::now();
         let container = inner.deps.factory.create(spec).await?;
+        inner
+            .metrics
+            .created(&kind.kind, action.is_some(), t0.elapsed());
         let client = RuntimeClient::new(container.endpoint().clone());
         Ok(Arc::new(Slot::new(
             id,

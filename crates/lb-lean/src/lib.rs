@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use tracing::Instrument;
 use whirl_invoker::Invoker;
 use whirl_model::{Action, ActivationMessage};
 use whirl_spi::{ActivationFuture, HealthStatus, InvokerHealth, LoadBalancer, LoadBalancerError};
@@ -97,11 +98,14 @@ impl LoadBalancer for LeanBalancer {
         self.counters.start(&ns);
         let counters = self.counters.clone();
         let invoker = self.invoker.clone();
+        // The activation's spans stay children of the publishing span even when the rest of
+        // it is detached (a non-blocking invoke).
         let fut = async move {
             let activation = invoker.run(action, msg).await;
             counters.finish(&ns);
             Ok(activation)
-        };
+        }
+        .in_current_span();
         let handle = tokio::runtime::Handle::current();
         Ok(Box::pin(DetachOnDrop(Some(Box::pin(fut)), handle)))
     }

@@ -103,6 +103,32 @@ impl RuntimeManifest {
             .ok_or_else(|| ModelError::UnsupportedKind(kind.to_string()))
     }
 
+    /// The index in [`RuntimeManifest::kinds`] of the kind `kind` names (`family:default`
+    /// resolved as [`RuntimeManifest::resolve`] does), without allocating: metrics use it to
+    /// find their per-kind counters on every activation.
+    pub fn position(&self, kind: &str) -> Option<usize> {
+        let Some(family) = kind.strip_suffix(":default") else {
+            return self.kinds.iter().position(|k| k.kind == kind);
+        };
+        let mut in_family = self
+            .kinds
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.family() == family);
+        let first = in_family.next()?;
+        if first.1.default {
+            return Some(first.0);
+        }
+        let mut only = Some(first.0);
+        for (i, k) in in_family {
+            if k.default {
+                return Some(i);
+            }
+            only = None;
+        }
+        only
+    }
+
     /// Checks the manifest itself: unique kinds, at most one default per family.
     pub fn validate(&self) -> Result<(), ModelError> {
         let mut seen = std::collections::HashSet::new();
@@ -160,6 +186,20 @@ mod tests {
         assert_eq!(m.resolve("python:default").unwrap().kind, "python:3");
         assert!(m.resolve("java:default").is_err());
         assert!(m.resolve("nodejs:12").is_err());
+        // position() agrees with resolve() without allocating.
+        for k in [
+            "nodejs:default",
+            "python:default",
+            "nodejs:18",
+            "java:default",
+            "nodejs:12",
+        ] {
+            let by_resolve = m
+                .resolve(k)
+                .ok()
+                .map(|r| m.kinds.iter().position(|x| x.kind == r.kind).unwrap());
+            assert_eq!(m.position(k), by_resolve, "{k}");
+        }
         assert!(m.validate().is_ok());
     }
 }
