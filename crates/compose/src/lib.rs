@@ -11,6 +11,7 @@
 
 pub mod admin;
 
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,7 +37,15 @@ pub struct Config {
     pub server: ServerConfig,
     pub controller: whirl_controller::ControllerConfig,
     pub invoker: whirl_invoker::InvokerConfig,
+    /// The balancer every action uses unless `[load_balancer_resolver]` routes it elsewhere;
+    /// named by its type.
     pub load_balancer: LoadBalancerConfig,
+    /// More balancers that run beside it, by name (`[load_balancers.<name>]`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub load_balancers: BTreeMap<String, LoadBalancerConfig>,
+    /// Which balancer serves an action.
+    #[serde(default)]
+    pub load_balancer_resolver: ResolverConfig,
     pub container_factory: ContainerFactoryConfig,
     pub log_store: LogStoreConfig,
     pub messaging: MessagingConfig,
@@ -65,6 +74,38 @@ pub struct ServerConfig {
 pub enum LoadBalancerConfig {
     Lean(whirl_lb_lean::LeanBalancerConfig),
     Sharding(whirl_lb_sharding::ShardingBalancerConfig),
+    Direct(whirl_lb_direct::DirectBalancerConfig),
+}
+
+impl LoadBalancerConfig {
+    /// The type name (the instance name of `[load_balancer]`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            LoadBalancerConfig::Lean(_) => "lean",
+            LoadBalancerConfig::Sharding(_) => "sharding",
+            LoadBalancerConfig::Direct(_) => "direct",
+        }
+    }
+}
+
+/// `[load_balancer_resolver]`: which balancer serves an action.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ResolverConfig {
+    /// `[load_balancer]` serves everything.
+    #[default]
+    Single,
+    /// By the action's kind, else `default`; an action annotated with `annotation` (a balancer's
+    /// name) goes to that balancer if it is one of `annotation_allows`.
+    Kind {
+        default: String,
+        #[serde(default)]
+        kinds: HashMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        annotation: Option<String>,
+        #[serde(default)]
+        annotation_allows: Vec<String>,
+    },
 }
 
 /// `[container_factory]`.
@@ -400,6 +441,22 @@ fn feed_config(cfg: &Config, invoker: &whirl_invoker::Invoker) -> anyhow::Result
     })
 }
 
+/// The invoker in this process, started by the first balancer that needs it.
+async fn embedded(
+    slot: &mut Option<whirl_invoker::Invoker>,
+    cfg: &Config,
+    data_dir: &Path,
+    logs: &Arc<dyn LogStore>,
+    activations: &Arc<dyn ActivationStore>,
+) -> anyhow::Result<whirl_invoker::Invoker> {
+    if let Some(i) = slot {
+        return Ok(i.clone());
+    }
+    let invoker = start_invoker(cfg, data_dir, logs.clone(), activations.clone()).await?;
+    *slot = Some(invoker.clone());
+    Ok(invoker)
+}
+
 /// OpenWhisk's maxPeek: as many activations as the smallest (128 MB) containers that fit, and
 /// with intra-container concurrency half the most activations those containers could share.
 fn max_peek(user_memory_mb: u64, max_concurrency: u64) -> usize {
@@ -408,7 +465,7 @@ fn max_peek(user_memory_mb: u64, max_concurrency: u64) -> usize {
 }
 
 async fn run_controller_role(
-    mut cfg: Config,
+    cfg: Config,
     data_dir: PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
     role: Role,
@@ -433,60 +490,113 @@ async fn run_controller_role(
     let mut messaging = None;
     // An invoker in this process: its metrics join the controller's registry (one /metrics).
     let mut embedded_invoker = None;
-    let lb: Arc<dyn LoadBalancer> = match &cfg.load_balancer {
-        LoadBalancerConfig::Lean(_) => {
-            // The lean balancer needs no bus; `nats` serves the distributed deployment.
-            if role == Role::Standalone {
-                if let MessagingConfig::Nats(_) = &cfg.messaging {
-                    warn!("[messaging] type = \"nats\" is not used by the lean balancer");
-                }
-            }
-            let invoker = start_invoker(&cfg, &data_dir, logs.clone(), activations.clone()).await?;
-            embedded_invoker = Some(invoker.clone());
-            Arc::new(whirl_lb_lean::LeanBalancer::new("lean", invoker))
+    let mut instances: Vec<(String, LoadBalancerConfig)> = vec![(
+        cfg.load_balancer.type_name().to_string(),
+        cfg.load_balancer.clone(),
+    )];
+    for (name, c) in &cfg.load_balancers {
+        if instances.iter().any(|(n, _)| n == name) {
+            anyhow::bail!("[load_balancers.{name}]: a load balancer named {name:?} already exists ([load_balancer] is named by its type)");
         }
-        LoadBalancerConfig::Sharding(sc) => {
-            // The bus is the journal: an activation the bus accepted survives this process, and
-            // one it did not was never accepted. A controller journal would turn activations still
-            // queued for an invoker into error records at the next start.
-            if cfg.controller.journal != whirl_controller::JournalMode::Off {
-                info!("the sharding balancer keeps accepted activations on the bus: controller journal off");
-                cfg.controller.journal = whirl_controller::JournalMode::Off;
-            }
-            let m = open_messaging(&cfg.messaging).await?;
-            messaging = Some(m.clone());
-            if role == Role::Standalone {
+        instances.push((name.clone(), c.clone()));
+    }
+    if instances
+        .iter()
+        .filter(|(_, c)| matches!(c, LoadBalancerConfig::Sharding(_)))
+        .count()
+        > 1
+    {
+        anyhow::bail!("only one `sharding` load balancer can run in a controller (it owns the controller's bus topics)");
+    }
+    if instances
+        .iter()
+        .any(|(_, c)| matches!(c, LoadBalancerConfig::Sharding(_)))
+    {
+        // The bus keeps what the sharding balancer accepted (`LoadBalancer::keeps_accepted`): the
+        // controller journals only the other balancers' activations.
+        info!("the sharding balancer keeps accepted activations on the bus; the controller journals the others");
+    } else if role == Role::Standalone {
+        if let MessagingConfig::Nats(_) = &cfg.messaging {
+            warn!("[messaging] type = \"nats\" is used only by the sharding balancer");
+        }
+    }
+    let mut balancers: Vec<Arc<dyn LoadBalancer>> = Vec::new();
+    for (name, c) in &instances {
+        let lb: Arc<dyn LoadBalancer> = match c {
+            LoadBalancerConfig::Lean(_) => {
                 let invoker =
-                    start_invoker(&cfg, &data_dir, logs.clone(), activations.clone()).await?;
-                let fc = feed_config(&cfg, &invoker)?;
-                embedded_invoker = Some(invoker.clone());
-                let f = whirl_invoker::feed::Feed::start(
-                    invoker.clone(),
-                    fc,
-                    whirl_invoker::feed::FeedDeps {
-                        messaging: m.clone(),
-                        entities: entities.clone(),
-                    },
-                )
-                .await
-                .context("cannot start the invoker's feed")?;
-                feed = Some((f, invoker));
+                    embedded(&mut embedded_invoker, &cfg, &data_dir, &logs, &activations).await?;
+                Arc::new(whirl_lb_lean::LeanBalancer::new(name.clone(), invoker))
             }
-            Arc::new(
-                whirl_lb_sharding::ShardingBalancer::start(
-                    "sharding",
-                    cfg.controller.controller_id.clone(),
-                    sc.clone(),
-                    whirl_lb_sharding::ShardingDeps {
-                        messaging: m,
-                        activations: activations.clone(),
-                        entities: entities.clone(),
-                    },
+            LoadBalancerConfig::Direct(dc) => {
+                let invoker =
+                    embedded(&mut embedded_invoker, &cfg, &data_dir, &logs, &activations).await?;
+                Arc::new(whirl_lb_direct::DirectBalancer::new(
+                    name.clone(),
+                    invoker,
+                    activations.clone(),
+                    dc.clone(),
+                ))
+            }
+            LoadBalancerConfig::Sharding(sc) => {
+                let m = open_messaging(&cfg.messaging).await?;
+                messaging = Some(m.clone());
+                if role == Role::Standalone {
+                    let invoker =
+                        embedded(&mut embedded_invoker, &cfg, &data_dir, &logs, &activations)
+                            .await?;
+                    let fc = feed_config(&cfg, &invoker)?;
+                    let f = whirl_invoker::feed::Feed::start(
+                        invoker.clone(),
+                        fc,
+                        whirl_invoker::feed::FeedDeps {
+                            messaging: m.clone(),
+                            entities: entities.clone(),
+                        },
+                    )
+                    .await
+                    .context("cannot start the invoker's feed")?;
+                    feed = Some((f, invoker));
+                }
+                Arc::new(
+                    whirl_lb_sharding::ShardingBalancer::start(
+                        name,
+                        cfg.controller.controller_id.clone(),
+                        sc.clone(),
+                        whirl_lb_sharding::ShardingDeps {
+                            messaging: m,
+                            activations: activations.clone(),
+                            entities: entities.clone(),
+                        },
+                    )
+                    .await
+                    .context("cannot start the sharding balancer")?,
                 )
-                .await
-                .context("cannot start the sharding balancer")?,
-            )
+            }
+        };
+        balancers.push(lb);
+    }
+    let resolver: Arc<dyn whirl_spi::LoadBalancerResolver> = match &cfg.load_balancer_resolver {
+        ResolverConfig::Single => {
+            if balancers.len() > 1 {
+                anyhow::bail!("[load_balancers] are configured but [load_balancer_resolver] is `single`: set type = \"kind\" to route actions to them");
+            }
+            Arc::new(whirl_spi::SingleResolver(balancers[0].clone()))
         }
+        ResolverConfig::Kind {
+            default,
+            kinds,
+            annotation,
+            annotation_allows,
+        } => Arc::new(
+            whirl_spi::KindResolver::new(
+                balancers.clone(),
+                default,
+                kinds,
+                annotation.clone().map(|a| (a, annotation_allows.clone())),
+            )
+            .map_err(|e| anyhow::anyhow!("[load_balancer_resolver]: {e}"))?,
+        ),
     };
 
     let controller = whirl_controller::Controller::new(whirl_controller::ControllerDeps {
@@ -494,7 +604,7 @@ async fn run_controller_role(
         activations,
         auth,
         logs,
-        balancers: Arc::new(whirl_spi::SingleResolver(lb.clone())),
+        balancers: resolver,
         manifest: Arc::new(cfg.runtimes.clone()),
         config: cfg.controller.clone(),
     });
@@ -547,7 +657,9 @@ async fn run_controller_role(
     );
     let served = controller.serve(listener, shutdown).await;
     info!("shutting down: destroying containers");
-    lb.shutdown().await;
+    for lb in &balancers {
+        lb.shutdown().await;
+    }
     if let Some((f, invoker)) = feed {
         f.shutdown().await;
         invoker.shutdown().await;

@@ -270,7 +270,7 @@ pub(crate) async fn start_activation(
     let content = merge_params(&resolved.defaults, &[], payload)?;
     let action = &resolved.action;
     let balancer = inner.balancers.resolve(action);
-    let pending = if inner.config.journal.journals(false) {
+    let pending = if inner.config.journal.journals(false) && !balancer.keeps_accepted() {
         let pending = PendingActivation {
             activation_id: id,
             namespace: user.namespace.to_string(),
@@ -355,7 +355,7 @@ async fn dispatch(
         let took = matches!(outcome, Outcome::Completed(_)).then(|| started.elapsed());
         inner.metrics.dispatched(action.kind(), outcome, took)
     };
-    let pending = if inner.config.journal.journals(blocking) {
+    let pending = if inner.config.journal.journals(blocking) && !balancer.keeps_accepted() {
         let pending = PendingActivation {
             activation_id,
             namespace: user.namespace.to_string(),

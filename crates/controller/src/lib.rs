@@ -513,17 +513,32 @@ impl Controller {
 async fn invokers(
     axum::extract::State(inner): axum::extract::State<Arc<Inner>>,
 ) -> axum::response::Response {
-    let mut out = serde_json::Map::new();
+    use whirl_spi::HealthStatus::*;
+    // An invoker several balancers use (the in-process one) shows its least healthy state.
+    let rank = |s: whirl_spi::HealthStatus| match s {
+        Healthy => 0,
+        Unhealthy => 1,
+        Unresponsive => 2,
+        Offline => 3,
+    };
+    let mut seen: std::collections::BTreeMap<String, whirl_spi::HealthStatus> = Default::default();
     for lb in inner.balancers.all() {
         for h in lb.invoker_health().await {
-            let word = match h.status {
-                whirl_spi::HealthStatus::Healthy => "up",
-                whirl_spi::HealthStatus::Unhealthy => "unhealthy",
-                whirl_spi::HealthStatus::Unresponsive => "unresponsive",
-                whirl_spi::HealthStatus::Offline => "down",
-            };
-            out.insert(h.id, serde_json::Value::String(word.into()));
+            let e = seen.entry(h.id).or_insert(h.status);
+            if rank(h.status) > rank(*e) {
+                *e = h.status;
+            }
         }
+    }
+    let mut out = serde_json::Map::new();
+    for (id, status) in seen {
+        let word = match status {
+            Healthy => "up",
+            Unhealthy => "unhealthy",
+            Unresponsive => "unresponsive",
+            Offline => "down",
+        };
+        out.insert(id, serde_json::Value::String(word.into()));
     }
     axum::response::IntoResponse::into_response(axum::Json(serde_json::Value::Object(out)))
 }

@@ -26,6 +26,7 @@
 //! container factory, a log store and an activation store.
 
 pub mod feed;
+pub mod lease;
 pub mod metrics;
 pub mod payload;
 pub mod pool;
@@ -229,7 +230,13 @@ impl Invoker {
         activation
     }
 
-    async fn execute(&self, action: &Arc<Action>, msg: &ActivationMessage) -> Activation {
+    /// The manifest kind that serves `action`, and the memory it gets; or the record of an
+    /// activation that cannot run here.
+    fn resolve_kind(
+        &self,
+        action: &Action,
+        msg: &ActivationMessage,
+    ) -> Result<(RuntimeKind, u64), Box<Activation>> {
         let inner = &self.inner;
         // A blackbox action runs its own image; without a `blackbox` kind of its own in the
         // manifest it is served like a native action (OpenWhisk's action loop).
@@ -242,40 +249,53 @@ impl Invoker {
         let kind = match resolved {
             Ok(k) => k.clone(),
             Err(_) => {
-                return self.failed_before_run(
+                return Err(Box::new(self.failed_before_run(
                     action,
                     msg,
                     ActivationResponse::developer_error(format!(
                         "The action's kind '{}' is not supported by this invoker.",
                         action.kind()
                     )),
-                );
+                )));
             }
         };
         let memory = action.limits.memory;
         if memory > inner.pool.user_memory_mb() {
-            return self.failed_before_run(
+            return Err(Box::new(self.failed_before_run(
                 action,
                 msg,
                 ActivationResponse::whisk_error(messages::PROVISION_FAILED),
-            );
+            )));
         }
+        Ok((kind, memory))
+    }
+
+    /// Activations one container of this action runs at once: the action's limit where the
+    /// kind's runtime can share a container, else 1 (the controller refuses more at create
+    /// time; this covers a manifest changed since).
+    fn concurrency_of(kind: &RuntimeKind, action: &Action) -> usize {
+        if kind.concurrent {
+            usize::try_from(action.limits.concurrency)
+                .unwrap_or(usize::MAX)
+                .max(1)
+        } else {
+            1
+        }
+    }
+
+    async fn execute(&self, action: &Arc<Action>, msg: &ActivationMessage) -> Activation {
+        let inner = &self.inner;
+        let (kind, memory) = match self.resolve_kind(action, msg) {
+            Ok(k) => k,
+            Err(record) => return *record,
+        };
         let key = WarmKey {
             namespace: msg.user.namespace.to_string(),
             action: action.fully_qualified_name(),
             version: action.version.clone(),
             updated: action.updated,
         };
-        // Activations one container of this action runs at once: the action's limit where the
-        // kind's runtime can share a container, else 1 (the controller refuses more at create
-        // time; this covers a manifest changed since).
-        let concurrency = if kind.concurrent {
-            usize::try_from(action.limits.concurrency)
-                .unwrap_or(usize::MAX)
-                .max(1)
-        } else {
-            1
-        };
+        let concurrency = Self::concurrency_of(&kind, action);
         let slot = loop {
             let acquired = loop {
                 let (res, evicted) = inner.pool.acquire(&key, &kind.kind, memory, concurrency);
@@ -330,14 +350,7 @@ impl Invoker {
                     if let Some(starting) = &starting {
                         inner.pool.started(&key, starting, None);
                     }
-                    let response = match e {
-                        ContainerError::UserStartup(m) => ActivationResponse::developer_error(m),
-                        ContainerError::Startup(m) => ActivationResponse::whisk_error(m),
-                        other => {
-                            warn!(error = %other, "container creation failed");
-                            ActivationResponse::whisk_error(messages::PROVISION_FAILED)
-                        }
-                    };
+                    let response = creation_failure(e);
                     return self.failed_before_run(action, msg, response);
                 }
             }
@@ -455,6 +468,28 @@ impl Invoker {
             }
         }
         drop(gate);
+        let (record, keep) = self
+            .run_ready(&slot, kind, action, msg, start_ms, init_ms, deadline)
+            .await;
+        self.finish(key, slot, keep).await;
+        record
+    }
+
+    /// Runs an activation in an initialized container; the record, and whether the container is
+    /// still fit for more.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_ready(
+        &self,
+        slot: &Arc<Slot>,
+        kind: &RuntimeKind,
+        action: &Action,
+        msg: &ActivationMessage,
+        start_ms: Option<u64>,
+        init_ms: Option<u64>,
+        deadline: u64,
+    ) -> (Activation, bool) {
+        let inner = &self.inner;
+        let timeout = Duration::from_millis(action.limits.timeout);
         let params = payload::run_params(msg);
         let ids = payload::RunIds::new(action, msg);
         let body = payload::run_payload(action, msg, &params, &ids, deadline);
@@ -478,7 +513,7 @@ impl Invoker {
         }
         let start = start_ms.unwrap_or(run_start);
         let logs = self
-            .collect_logs(&slot, kind, action, msg, &response, start)
+            .collect_logs(slot, kind, action, msg, &response, start)
             .await;
         let keep = matches!(
             response.status,
@@ -486,9 +521,7 @@ impl Invoker {
         ) && !timed_out
             && !result.connection_lost;
         let record = self.record(action, msg, start, end, init_ms, response, logs, timed_out);
-        let record = self.with_container(record, &slot);
-        self.finish(key, slot, keep).await;
-        record
+        (self.with_container(record, slot), keep)
     }
 
     /// For a log store that collects out of band, the record names the container the activation
@@ -753,6 +786,18 @@ impl Invoker {
         let all = self.inner.pool.drain_all();
         futures::future::join_all(all.iter().map(|s| s.container.destroy())).await;
         self.inner.deps.factory.cleanup().await;
+    }
+}
+
+/// What an activation whose container could not be created records.
+fn creation_failure(e: ContainerError) -> ActivationResponse {
+    match e {
+        ContainerError::UserStartup(m) => ActivationResponse::developer_error(m),
+        ContainerError::Startup(m) => ActivationResponse::whisk_error(m),
+        other => {
+            warn!(error = %other, "container creation failed");
+            ActivationResponse::whisk_error(messages::PROVISION_FAILED)
+        }
     }
 }
 

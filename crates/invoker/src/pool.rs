@@ -103,7 +103,7 @@ impl Slot {
     }
 
     /// Makes the container take up to `n` activations at once.
-    fn set_concurrency(&self, n: usize) {
+    pub(crate) fn set_concurrency(&self, n: usize) {
         self.max_concurrent.store(n, Ordering::Relaxed);
         if n > 1 {
             self.client.set_max_idle(n);
@@ -415,6 +415,26 @@ impl Pool {
             Self::wake_key(&mut st, key);
         }
         false
+    }
+
+    /// Reserves memory for a container that leaves the pool's sharing (a lease, see
+    /// [`crate::lease`]), evicting idle containers if needed; or a receiver that fires when
+    /// memory was freed. Evicted containers are returned for the caller to destroy.
+    pub fn reserve(&self, memory_mb: u64) -> (Result<(), oneshot::Receiver<()>>, Vec<Arc<Slot>>) {
+        let mut st = self.state.lock();
+        let mut evicted = Vec::new();
+        if !self.fits(&st, memory_mb) {
+            evicted = Self::evict(&mut st, memory_mb, self.user_memory_mb, self.max_containers);
+        }
+        if self.fits(&st, memory_mb) {
+            st.used_mb += memory_mb;
+            st.containers += 1;
+            st.cold_starts += 1;
+            return (Ok(()), evicted);
+        }
+        let (tx, rx) = oneshot::channel();
+        st.waiters.push_back(Waiter { tx, key: None });
+        (Err(rx), evicted)
     }
 
     fn fits(&self, st: &State, memory_mb: u64) -> bool {

@@ -10,61 +10,27 @@
 //! non-blocking invoke, a blocking wait that timed out, a client that hung up), the rest of the
 //! activation is spawned onto the runtime and still ends in a stored record.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use parking_lot::Mutex;
 use tracing::Instrument;
 use whirl_invoker::Invoker;
 use whirl_model::{Action, ActivationMessage};
-use whirl_spi::{ActivationFuture, HealthStatus, InvokerHealth, LoadBalancer, LoadBalancerError};
+use whirl_spi::{
+    detach_on_drop, ActivationFuture, ActiveCounts, HealthStatus, InvokerHealth, LoadBalancer,
+    LoadBalancerError,
+};
 
 /// Settings of the `lean` balancer (none yet).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeanBalancerConfig {}
 
-/// Active-activation counters, total and per namespace.
-#[derive(Default)]
-struct Counters {
-    total: AtomicU64,
-    by_namespace: Mutex<HashMap<String, u64>>,
-}
-
-impl Counters {
-    fn start(&self, ns: &str) {
-        self.total.fetch_add(1, Ordering::Relaxed);
-        let mut m = self.by_namespace.lock();
-        match m.get_mut(ns) {
-            Some(n) => *n += 1,
-            None => {
-                m.insert(ns.to_string(), 1);
-            }
-        }
-    }
-
-    fn finish(&self, ns: &str) {
-        self.total.fetch_sub(1, Ordering::Relaxed);
-        let mut m = self.by_namespace.lock();
-        if let Some(n) = m.get_mut(ns) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(ns);
-            }
-        }
-    }
-}
-
 /// The `lean` balancer.
 pub struct LeanBalancer {
     name: String,
     invoker: Invoker,
-    counters: Arc<Counters>,
+    counters: Arc<ActiveCounts>,
 }
 
 impl LeanBalancer {
@@ -106,21 +72,15 @@ impl LoadBalancer for LeanBalancer {
             Ok(activation)
         }
         .in_current_span();
-        let handle = tokio::runtime::Handle::current();
-        Ok(Box::pin(DetachOnDrop(Some(Box::pin(fut)), handle)))
+        Ok(detach_on_drop(fut))
     }
 
     fn active_activations_for(&self, namespace: &str) -> u64 {
-        self.counters
-            .by_namespace
-            .lock()
-            .get(namespace)
-            .copied()
-            .unwrap_or(0)
+        self.counters.for_namespace(namespace)
     }
 
     fn total_active_activations(&self) -> u64 {
-        self.counters.total.load(Ordering::Relaxed)
+        self.counters.total()
     }
 
     async fn invoker_health(&self) -> Vec<InvokerHealth> {
@@ -134,39 +94,5 @@ impl LoadBalancer for LeanBalancer {
 
     async fn shutdown(&self) {
         self.invoker.shutdown().await;
-    }
-}
-
-type BoxedOutcome =
-    Pin<Box<dyn Future<Output = Result<whirl_model::Activation, LoadBalancerError>> + Send>>;
-
-/// Polls the activation in place; if dropped before it finished, spawns the rest of it onto the
-/// runtime it was published on, so the activation still completes and is recorded.
-struct DetachOnDrop(Option<BoxedOutcome>, tokio::runtime::Handle);
-
-impl Future for DetachOnDrop {
-    type Output = Result<whirl_model::Activation, LoadBalancerError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(fut) = self.0.as_mut() else {
-            return Poll::Ready(Err(LoadBalancerError::Lost(
-                "activation already completed".into(),
-            )));
-        };
-        match fut.as_mut().poll(cx) {
-            Poll::Ready(out) => {
-                self.0 = None;
-                Poll::Ready(out)
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl Drop for DetachOnDrop {
-    fn drop(&mut self) {
-        if let Some(fut) = self.0.take() {
-            self.1.spawn(fut);
-        }
     }
 }

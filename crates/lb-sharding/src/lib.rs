@@ -620,6 +620,10 @@ impl LoadBalancer for ShardingBalancer {
             .collect()
     }
 
+    fn keeps_accepted(&self) -> bool {
+        true
+    }
+
     fn cluster_size(&self) -> usize {
         self.cluster_size_now()
     }

@@ -32,8 +32,8 @@ pub use container::{
     LogLine, LogStream,
 };
 pub use loadbalancer::{
-    ActivationFuture, HealthStatus, InvokerHealth, LoadBalancer, LoadBalancerError,
-    LoadBalancerResolver, SingleResolver,
+    detach_on_drop, ActivationFuture, ActiveCounts, HealthStatus, InvokerHealth, KindResolver,
+    LoadBalancer, LoadBalancerError, LoadBalancerResolver, SingleResolver,
 };
 pub use logstore::{LogContext, LogError, LogStore};
 pub use messaging::{Consumer, Delivery, Messaging, MessagingError, Producer};
