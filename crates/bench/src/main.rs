@@ -66,6 +66,8 @@ struct Kind {
     code: String,
     launcher: &'static str,
     command: Option<&'static str>,
+    /// Whether one container can run several of its activations at once.
+    concurrent: bool,
 }
 
 fn kinds() -> Vec<Kind> {
@@ -75,12 +77,14 @@ fn kinds() -> Vec<Kind> {
             code: "def main(args):\n    return {}\n".into(),
             launcher: "python",
             command: Some("/usr/bin/python3"),
+            concurrent: false,
         },
         Kind {
             kind: "nodejs:20",
             code: "function main(params) { return {}; }\n".into(),
             launcher: "node",
             command: Some("/usr/bin/node"),
+            concurrent: true,
         },
     ]
 }
@@ -91,6 +95,7 @@ fn native() -> Kind {
         code: "#!/bin/sh\nwhile read l; do echo '{}' >&3; done\n".into(),
         launcher: "native",
         command: None,
+        concurrent: true,
     }
 }
 
@@ -297,6 +302,34 @@ async fn closed_loop(
     Ok((rate, stats(all), back))
 }
 
+/// Containers taken so far by activations of `kind`: created for them (cold) plus stem cells
+/// (prewarm) taken, from the platform's `/metrics`.
+async fn containers_taken(c: &mut Conn, kind: &str) -> anyhow::Result<u64> {
+    let (st, body) = c.send("GET", "/metrics", Bytes::new(), false).await?;
+    if st != 200 {
+        bail!("/metrics: {st}");
+    }
+    let text = String::from_utf8_lossy(&body);
+    let value = |line: &str| {
+        line.rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let mut n = 0.0;
+    for line in text.lines() {
+        let cold = line.starts_with("whirl_invoker_container_create_seconds_count{")
+            && line.contains(&format!("kind=\"{kind}\""))
+            && line.contains("purpose=\"cold\"");
+        let prewarm = line.starts_with("whirl_invoker_container_starts_total{")
+            && line.contains("start=\"prewarm\"");
+        if cold || prewarm {
+            n += value(line);
+        }
+    }
+    Ok(n as u64)
+}
+
 fn annotation(v: &Value, key: &str) -> Option<u64> {
     v["annotations"]
         .as_array()?
@@ -431,7 +464,15 @@ async fn run(args: &Args, whirl: PathBuf) -> anyhow::Result<Value> {
         );
         for (k, floor) in kinds().iter().zip(&floors) {
             let name = format!("noop-{}", k.launcher);
-            put_action(&mut c, &name, k.kind, &k.code, json!({"memory": 256})).await?;
+            let concurrency = if k.concurrent { setup.concurrency } else { 1 };
+            put_action(
+                &mut c,
+                &name,
+                k.kind,
+                &k.code,
+                json!({"memory": 256, "concurrency": concurrency}),
+            )
+            .await?;
             invoke(&mut c, &name).await?;
             let warm = warm_series(&mut c, &name, args.iterations).await?;
             let quiet = format!("quiet-{}", k.launcher);
@@ -440,7 +481,7 @@ async fn run(args: &Args, whirl: PathBuf) -> anyhow::Result<Value> {
                 &quiet,
                 k.kind,
                 &k.code,
-                json!({"memory": 256, "logs": 0}),
+                json!({"memory": 256, "logs": 0, "concurrency": concurrency}),
             )
             .await?;
             invoke(&mut c, &quiet).await?;
@@ -479,16 +520,26 @@ async fn run(args: &Args, whirl: PathBuf) -> anyhow::Result<Value> {
         let mut load_rss = 0;
         for k in kinds() {
             println!(" {}", k.kind);
-            let name: Rc<str> = format!(
-                "/api/v1/namespaces/_/actions/noop-{}?blocking=true&result=true",
-                k.launcher
-            )
-            .into();
             let mut runtimes = Vec::new();
             for _ in 0..most {
                 runtimes.push(bare_runtime(&whirl, &k).await?);
             }
             for &n in &args.clients {
+                // A fresh action per row, so the containers it takes are this load's.
+                let fresh = format!("tp-{}-{n}", k.launcher);
+                let concurrency = if k.concurrent { setup.concurrency } else { 1 };
+                put_action(
+                    &mut c,
+                    &fresh,
+                    k.kind,
+                    &k.code,
+                    json!({"memory": 256, "concurrency": concurrency}),
+                )
+                .await?;
+                let name: Rc<str> =
+                    format!("/api/v1/namespaces/_/actions/{fresh}?blocking=true&result=true")
+                        .into();
+                let taken_before = containers_taken(&mut c, k.kind).await?;
                 let mut conns = Vec::new();
                 for _ in 0..n {
                     conns.push(Conn::tcp(&p.addr).await?);
@@ -497,6 +548,7 @@ async fn run(args: &Args, whirl: PathBuf) -> anyhow::Result<Value> {
                 let (_, _, conns) = closed_loop(conns, name.clone(), true, dur / 3).await?;
                 let (stop, sampler) = sample_rss(p.processes.iter().map(|(_, pid)| *pid).collect());
                 let (rate, lat, _) = closed_loop(conns, name.clone(), true, dur).await?;
+                let containers = containers_taken(&mut c, k.kind).await? - taken_before;
                 let _ = stop.send(());
                 let peak = sampler.await?;
                 if n == most {
@@ -515,7 +567,7 @@ async fn run(args: &Args, whirl: PathBuf) -> anyhow::Result<Value> {
                     r.conn = Some(c);
                 }
                 println!(
-                    "  {n:>3} clients: {:>8.0} invokes/s (p50 {:>9}, p99 {:>9})   floor {:>8.0} /run/s (p50 {:>9})   ratio {:.2}",
+                    "  {n:>3} clients: {:>8.0} invokes/s (p50 {:>9}, p99 {:>9}, {containers:>3} containers)   floor {:>8.0} /run/s (p50 {:>9})   ratio {:.2}",
                     rate,
                     fmt_us(lat.p50),
                     fmt_us(lat.p99),
@@ -525,7 +577,8 @@ async fn run(args: &Args, whirl: PathBuf) -> anyhow::Result<Value> {
                 );
                 report["throughput"].as_array_mut().unwrap().push(json!({
                     "balancer": setup.balancer, "kind": k.kind, "clients": n,
-                    "invokes_per_s": rate, "latency": lat.json(),
+                    "invokes_per_s": rate, "latency": lat.json(), "containers": containers,
+                    "concurrency": if k.concurrent { setup.concurrency } else { 1 },
                     "floor_runs_per_s": floor_rate, "floor_latency": floor_lat.json(),
                     "ratio": rate / floor_rate,
                 }));

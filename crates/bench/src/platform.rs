@@ -29,6 +29,8 @@ pub struct Setup {
     pub balancer: &'static str,
     /// The container factory it measures (cold-start groups).
     pub factory: &'static str,
+    /// The actions' `limits.concurrency` where the kind can share a container.
+    pub concurrency: u64,
     pub launch: Launch,
 }
 
@@ -42,6 +44,7 @@ pub fn setups() -> Vec<Setup> {
         Setup {
             balancer: "lean",
             factory: "process",
+            concurrency: 1,
             launch: Launch::Standalone {
                 config: format!("{ROOMY}\n[load_balancer]\ntype = \"lean\"\n"),
             },
@@ -52,10 +55,21 @@ pub fn setups() -> Vec<Setup> {
         Setup {
             balancer: "sharding",
             factory: "process",
+            concurrency: 1,
             launch: Launch::Standalone {
                 config: format!(
                     "{ROOMY}\n[load_balancer]\ntype = \"sharding\"\n\n[messaging]\ntype = \"memory\"\n"
                 ),
+            },
+        },
+        // Straight from the controller to shared containers, 50 activations per container where
+        // the kind allows it (python runs one at a time, so it gets a container per client).
+        Setup {
+            balancer: "direct",
+            factory: "process",
+            concurrency: 50,
+            launch: Launch::Standalone {
+                config: format!("{ROOMY}\n[load_balancer]\ntype = \"direct\"\n"),
             },
         },
     ]

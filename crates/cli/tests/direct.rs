@@ -338,3 +338,26 @@ async fn killing_a_shared_container_mid_load_ends_its_activations_with_records()
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_shared_containers_give_their_memory_back_when_the_pool_needs_it() {
+    // Room for two 256 MB containers, both leased by `direct`; a third action still runs.
+    let p = Platform::start(
+        "[load_balancer]\ntype = \"direct\"\n[container_factory]\ntype = \"process\"\nuser_memory_mb = 512\n[invoker]\nprewarm = false\n",
+    )
+    .await;
+    for name in ["a", "b", "c"] {
+        p.put_action(
+            name,
+            "nodejs:20",
+            SHARED,
+            json!({"limits": {"concurrency": 5, "memory": 256}}),
+        )
+        .await;
+    }
+    for name in ["a", "b", "c", "a"] {
+        let (st, act) = p.invoke(name, json!({"n": 1, "lines": 1})).await;
+        assert_eq!(st, 200, "{name}: {act}");
+        assert_eq!(balancer(&act), "direct");
+    }
+}

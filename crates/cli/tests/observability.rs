@@ -464,6 +464,48 @@ async fn spans_form_one_trace_from_http_request_to_container() {
     assert!(spans.iter().all(|s| s.trace_id == http.trace_id));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_continues_across_the_bus_to_the_invoker() {
+    let (port, bodies) = otlp_receiver().await;
+    let p = Platform::start(&format!(
+        "[telemetry]\notlp_endpoint = \"http://127.0.0.1:{port}\"\nservice_name = \"whirl-test\"\nexport_interval_ms = 100\n\n[load_balancer]\ntype = \"sharding\"\n"
+    ))
+    .await;
+    p.put_action(
+        "bus-traced",
+        "python:3",
+        PY_OK,
+        json!({"limits": {"memory": 128}}),
+    )
+    .await;
+    // The invoker takes work once its health test action has run.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let act = loop {
+        let (st, act) = p.invoke("bus-traced", json!({})).await;
+        if st == 200 {
+            break act;
+        }
+        assert!(Instant::now() < deadline, "never ran: {st} {act}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let id = act["activationId"].as_str().unwrap();
+    let spans = spans_of(&bodies, id, "container.run").await;
+    let http = one(&spans, "POST /api/v1/namespaces/_/actions/bus-traced");
+    let publish = one(&spans, "loadbalancer.publish");
+    let invoker = one(&spans, "invoker.activation");
+    let run = one(&spans, "container.run");
+    assert_eq!(publish.attrs["balancer"], "sharding");
+    assert_eq!(publish.parent, http.span_id);
+    // The activation crossed the bus (the in-memory one here) as an ActivationMessage: its
+    // trace context made the invoker's span a child of the publishing span.
+    assert_eq!(
+        invoker.trace_id, http.trace_id,
+        "the invoker's span is in the request's trace"
+    );
+    assert_eq!(invoker.parent, publish.span_id);
+    assert_eq!(run.parent, invoker.span_id);
+}
+
 // --- the dashboard in headless Chromium
 
 struct Browser {

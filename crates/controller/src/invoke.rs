@@ -302,6 +302,7 @@ pub(crate) async fn start_activation(
         received_at_ms,
         load_balancer: balancer.name().to_owned(),
         extra_annotations: resolved.extra_annotations.clone(),
+        trace_context: Default::default(),
     };
     let span = crate::trace::publish_span(&id, action, balancer.name());
     match balancer.publish(action.clone(), msg).instrument(span).await {
@@ -393,6 +394,7 @@ async fn dispatch(
         received_at_ms,
         load_balancer: balancer.name().to_owned(),
         extra_annotations: resolved.extra_annotations.clone(),
+        trace_context: Default::default(),
     };
     let completion = match balancer
         .publish(action.clone(), msg)

@@ -298,6 +298,7 @@ pub(crate) async fn invoke_component(
         received_at_ms: whirl_model::time::now_ms(),
         load_balancer: balancer.name().to_owned(),
         extra_annotations: extra,
+        trace_context: Default::default(),
     };
     let completion = balancer.publish(action.clone(), msg).await.map_err(|e| {
         tracing::warn!(tid = %ctx.tid, "sequence component dispatch failed: {e}");

@@ -431,6 +431,7 @@ async fn run_blocking(
         received_at_ms,
         load_balancer: balancer.name().to_owned(),
         extra_annotations: resolved.extra_annotations.clone(),
+        trace_context: Default::default(),
     };
     let completion = balancer.publish(action.clone(), msg).await?;
     match tokio::time::timeout(wait, completion).await {

@@ -224,6 +224,8 @@ impl Invoker {
     async fn observed(&self, action: &Arc<Action>, msg: &ActivationMessage) -> Activation {
         let t0 = std::time::Instant::now();
         let span = info_span!(target: metrics::TRACE_TARGET, "invoker.activation", activation_id = %msg.activation_id, action = %msg.action, kind = action.kind(), invoker = %self.inner.config.id);
+        // Over the bus, the dispatching controller's span is the parent.
+        whirl_telemetry::propagation::set_parent(&span, &msg.trace_context);
         let activation = self.execute(action, msg).instrument(span).await;
         let m = &self.inner.metrics;
         m.finished(&activation, action.kind(), msg.received_at_ms, t0.elapsed());

@@ -314,6 +314,30 @@ impl Shared {
         }
     }
 
+    /// Retires up to `n` containers that run nothing, least recently used first.
+    fn retire_lru(&self, n: usize) -> Vec<Arc<Route>> {
+        let mut table = self.table.lock();
+        let mut idle: Vec<(u64, String, Arc<Route>)> = table
+            .iter()
+            .flat_map(|(k, routes)| {
+                routes
+                    .containers
+                    .iter()
+                    .filter(|r| r.active.load(Ordering::Relaxed) == 0)
+                    .map(|r| (r.last_used_ms.load(Ordering::Relaxed), k.clone(), r.clone()))
+            })
+            .collect();
+        idle.sort_by_key(|(t, _, _)| *t);
+        idle.truncate(n);
+        for (_, k, r) in &idle {
+            r.retired.store(true, Ordering::Relaxed);
+            if let Some(routes) = table.get_mut(k) {
+                routes.remove(r);
+            }
+        }
+        idle.into_iter().map(|(_, _, r)| r).collect()
+    }
+
     /// Retires idle containers (all of them at `all`) and returns those that can go now.
     fn retire_idle(&self, all: bool) -> Vec<Arc<Route>> {
         let now = self.now_ms();
@@ -340,19 +364,26 @@ impl Shared {
     }
 }
 
-/// Gives back containers idle for `idle_timeout_ms`.
+/// Gives back containers idle for `idle_timeout_ms`, and, while the invoker's pool has
+/// activations waiting for memory, the least recently used idle ones at once (leased containers
+/// are outside the pool's own eviction).
 async fn reaper(shared: Weak<Shared>) {
     let tick = match shared.upgrade() {
-        Some(s) => Duration::from_millis((s.config.idle_timeout_ms / 4).clamp(50, 5_000)),
+        Some(s) => Duration::from_millis((s.config.idle_timeout_ms / 4).clamp(20, 200)),
         None => return,
     };
     loop {
         tokio::time::sleep(tick).await;
         let Some(s) = shared.upgrade() else { return };
-        for r in s.retire_idle(false) {
+        let mut gone = s.retire_idle(false);
+        let queued = s.invoker.pool().queued;
+        if queued > 0 {
+            gone.extend(s.retire_lru(queued));
+        }
+        for r in gone {
             debug!(
                 container = r.lease.container_id(),
-                "destroying an idle shared container"
+                "giving back an idle shared container"
             );
             r.lease.end().await;
         }

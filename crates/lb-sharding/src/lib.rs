@@ -555,6 +555,7 @@ impl Shared {
             received_at_ms: whirl_model::time::now_ms(),
             load_balancer: self.name.clone(),
             extra_annotations: Vec::new(),
+            trace_context: Default::default(),
         };
         debug!(invoker = index, "sending the health test action");
         if let Err(e) = self.dispatch(index, action, msg, true).await {
@@ -577,6 +578,8 @@ impl LoadBalancer for ShardingBalancer {
         let s = &self.shared;
         msg.load_balancer.clone_from(&s.name);
         msg.root_controller.clone_from(&s.controller_id);
+        // The invoker's spans continue the request's trace across the bus.
+        msg.trace_context = whirl_telemetry::propagation::inject_current();
         let path = action_path(&action);
         let index = s
             .choose(&action, msg.user.namespace.as_ref(), &path)

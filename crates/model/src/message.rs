@@ -43,6 +43,10 @@ pub struct ActivationMessage {
     /// Extra annotations to record on the activation (e.g. `causedBy`).
     #[serde(default)]
     pub extra_annotations: Vec<(String, Value)>,
+    /// W3C trace context of the dispatching span (`traceparent`, `tracestate`), so an invoker
+    /// across the bus continues the request's trace; empty when not tracing.
+    #[serde(default, skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub trace_context: std::collections::HashMap<String, String>,
 }
 
 fn default_version() -> u32 {

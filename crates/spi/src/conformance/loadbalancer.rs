@@ -118,6 +118,7 @@ fn message(
         received_at_ms: whirl_model::time::now_ms(),
         load_balancer: String::new(),
         extra_annotations: Vec::new(),
+        trace_context: Default::default(),
     }
 }
 
