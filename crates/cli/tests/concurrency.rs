@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{annotation, Platform};
+use common::{annotation, invoke_all, log_messages, Platform};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -33,28 +33,6 @@ async function main(p) {
   return { n: p.n, container, peak, id: process.env.__OW_ACTIVATION_ID };
 }
 "#;
-
-/// The messages of a record's log lines: (stream, message).
-fn messages(act: &Value) -> Vec<(String, String)> {
-    act["logs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("logs: {act}"))
-        .iter()
-        .map(|l| {
-            let l = l.as_str().unwrap();
-            let (stream, msg) = l[31..].split_once(": ").expect("stream: message");
-            (stream.to_string(), msg.to_string())
-        })
-        .collect()
-}
-
-async fn invoke_all(p: &Platform, name: &str, params: Vec<Value>) -> Vec<(u16, Value)> {
-    let calls = params.into_iter().map(|params| {
-        let path = format!("/actions/{name}?blocking=true");
-        async move { p.call(Method::POST, &path, Some(params)).await }
-    });
-    futures::future::join_all(calls).await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_activations_share_a_container_with_their_own_results_and_logs() {
@@ -83,7 +61,7 @@ async fn concurrent_activations_share_a_container_with_their_own_results_and_log
         peak = peak.max(result["peak"].as_u64().unwrap());
         assert_eq!(annotation(act, "limits").unwrap()["concurrency"], 10);
 
-        let mut logs = messages(act);
+        let mut logs = log_messages(act);
         if logs.first().map(|(_, m)| m.as_str()) == Some("loaded") {
             // The module's own output goes to the activation whose /init loaded it.
             loaded += 1;
@@ -111,7 +89,7 @@ async fn concurrent_activations_share_a_container_with_their_own_results_and_log
         assert_eq!(*st, 200, "{act}");
         assert!(containers.contains(act["response"]["result"]["container"].as_str().unwrap()));
         assert!(annotation(act, "initTime").is_none());
-        assert_eq!(messages(act).len(), 10, "{act}");
+        assert_eq!(log_messages(act).len(), 10, "{act}");
     }
 }
 
@@ -143,7 +121,7 @@ async fn memory_is_charged_once_and_activations_beyond_the_slots_wait() {
         containers.insert(result["container"].as_str().unwrap().to_string());
         let peak = result["peak"].as_u64().unwrap();
         assert!(peak <= 3, "never more than its concurrency at once: {peak}");
-        let own = messages(act)
+        let own = log_messages(act)
             .into_iter()
             .filter(|(_, m)| m != "loaded")
             .all(|(_, m)| m.starts_with(&format!("{n} ")));
@@ -184,7 +162,7 @@ async fn a_crash_ends_every_activation_in_flight_and_traffic_moves_on() {
         assert_eq!(*st, 502, "{act}");
         assert_eq!(act["response"]["status"], "action developer error", "{act}");
         // Each record holds only its own lines (some may be missing) and the platform's warning.
-        let logs = messages(act);
+        let logs = log_messages(act);
         let (last, own) = logs.split_last().expect("the warning line");
         assert_eq!(
             last.1,
@@ -309,7 +287,7 @@ async fn native_actions_run_one_executable_per_slot_in_one_container() {
         // Each stream in order (across streams, lines printed without a pause between them may
         // be read in either order).
         for (stream, kind) in [("stdout", "out"), ("stderr", "err")] {
-            let got: Vec<String> = messages(act)
+            let got: Vec<String> = log_messages(act)
                 .into_iter()
                 .filter(|(s, _)| s == stream)
                 .map(|(_, m)| m)
@@ -317,7 +295,7 @@ async fn native_actions_run_one_executable_per_slot_in_one_container() {
             let want: Vec<String> = (1..=3).map(|i| format!("{n} {kind} {i}")).collect();
             assert_eq!(got, want, "exactly its own {stream} lines: {act}");
         }
-        assert_eq!(messages(act).len(), 6, "{act}");
+        assert_eq!(log_messages(act).len(), 6, "{act}");
     }
     assert_eq!(cgroups.len(), 1, "one container: {cgroups:?}");
     assert!(
@@ -340,7 +318,7 @@ async fn long_lines_stay_with_their_activation() {
     for (c, k) in [("é", 20_000), ("x", 40_000), ("😀", 9_000)] {
         let (st, act) = p.invoke("long", json!({"c": c, "k": k})).await;
         assert_eq!(st, 200, "{act}");
-        let logs = messages(&act);
+        let logs = log_messages(&act);
         assert!(logs.len() > 1, "split into several lines: {}", logs.len());
         let joined: String = logs.iter().map(|(_, m)| m.as_str()).collect();
         assert_eq!(joined, c.repeat(k), "nothing lost or mangled");

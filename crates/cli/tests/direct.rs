@@ -11,8 +11,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{annotation, Platform};
-use reqwest::Method;
+use common::{annotation, invoke_all, log_messages, Platform};
 use serde_json::{json, Value};
 
 const CONFIG: &str = r#"
@@ -59,28 +58,6 @@ fn balancer(act: &Value) -> &str {
     annotation(act, "loadBalancer")
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("no loadBalancer annotation: {act}"))
-}
-
-/// The messages of a record's log lines: (stream, message).
-fn messages(act: &Value) -> Vec<(String, String)> {
-    act["logs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("logs: {act}"))
-        .iter()
-        .map(|l| {
-            let l = l.as_str().unwrap();
-            let (stream, msg) = l[31..].split_once(": ").expect("stream: message");
-            (stream.to_string(), msg.to_string())
-        })
-        .collect()
-}
-
-async fn invoke_all(p: &Platform, name: &str, params: Vec<Value>) -> Vec<(u16, Value)> {
-    let calls = params.into_iter().map(|params| {
-        let path = format!("/actions/{name}?blocking=true");
-        async move { p.call(Method::POST, &path, Some(params)).await }
-    });
-    futures::future::join_all(calls).await
 }
 
 /// Waits until the sharding balancer's invoker is up (it takes work after its health test).
@@ -154,7 +131,7 @@ async fn actions_are_routed_by_kind_and_annotation_and_records_name_the_balancer
             .await;
         assert_eq!(balancer(&stored), want, "{name} (stored): {stored}");
         assert!(
-            !messages(&stored).is_empty(),
+            !log_messages(&stored).is_empty(),
             "{name} has its logs: {stored}"
         );
     }
@@ -178,7 +155,7 @@ async fn actions_are_routed_by_kind_and_annotation_and_records_name_the_balancer
         peak = peak.max(result["peak"].as_u64().unwrap());
         // Exactly its own lines, in order on each stream (the two pipes are read apart, so
         // their relative order is not kept across a write to each with no pause between).
-        let logs = messages(act);
+        let logs = log_messages(act);
         for (stream, word) in [("stdout", "out"), ("stderr", "err")] {
             let got: Vec<&str> = logs
                 .iter()

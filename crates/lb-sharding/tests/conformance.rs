@@ -11,57 +11,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use whirl_invoker::feed::{Feed, FeedConfig, FeedDeps};
-use whirl_invoker::{Invoker, InvokerConfig, InvokerDeps};
 use whirl_lb_sharding::{ShardingBalancer, ShardingBalancerConfig, ShardingDeps};
-use whirl_logstore_activation::ActivationLogStore;
-use whirl_model::manifest::{Launcher, RuntimeKind, StemCell};
-use whirl_model::{EntityName, Identity, RuntimeManifest};
 use whirl_spi::conformance::loadbalancer::{load_balancer, sleeping_action};
 use whirl_spi::{Collection, EntityStore, HealthStatus, LoadBalancer, Messaging, PutMode};
-use whirl_store_sqlite::SqliteStore;
 
 async fn sharding_over(messaging: Arc<dyn Messaging>, tag: &str) {
     let dir = tempfile::Builder::new()
         .prefix("wlbs")
         .tempdir()
         .expect("tempdir");
-    let store = Arc::new(
-        SqliteStore::open(&dir.path().join("whirl.db"))
-            .await
-            .expect("open the SQLite store"),
-    );
-    let python = RuntimeKind {
-        kind: "python:3".into(),
-        default: true,
-        deprecated: false,
-        launcher: Launcher::Python,
-        command: Some("/usr/bin/python3".into()),
-        image: None,
-        sentinelled_logs: true,
-        concurrent: false,
-        stem_cells: vec![StemCell {
-            count: 1,
-            memory: 256,
-        }],
-    };
-    let manifest = RuntimeManifest {
-        kinds: vec![python.clone()],
-    };
-    let invoker = Invoker::start(
-        InvokerConfig {
-            id: format!("shard{}{tag}", std::process::id()),
-            ..InvokerConfig::default()
-        },
-        InvokerDeps {
-            factory: Arc::new(common::factory(dir.path(), &format!("lb-sharding-{tag}"))),
-            logs: Arc::new(ActivationLogStore),
-            activations: store.clone(),
-            manifest: Arc::new(manifest),
-            max_payload_bytes: 1 << 20,
-        },
+    let common::PythonInvoker {
+        store,
+        python,
+        invoker,
+    } = common::python_invoker(
+        dir.path(),
+        format!("shard{}{tag}", std::process::id()),
+        &format!("lb-sharding-{tag}"),
     )
-    .await
-    .expect("start the invoker");
+    .await;
     let feed = Feed::start(
         invoker.clone(),
         FeedConfig {
@@ -122,13 +90,7 @@ async fn sharding_over(messaging: Arc<dyn Messaging>, tag: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The health test action's record is whisk.system's; the suite counts conformance's.
-    let identity = Identity {
-        subject: "conformance".into(),
-        namespace: EntityName::new("conformance").expect("namespace"),
-        uuid: "5a6b1c2d-0000-4000-8000-000000000002".into(),
-        key: "conformance-key".into(),
-        limits: Default::default(),
-    };
+    let identity = common::identity("5a6b1c2d-0000-4000-8000-000000000002");
     load_balancer(&lb, action, identity, store.as_ref()).await;
     lb.shutdown().await;
     feed.shutdown().await;

@@ -316,3 +316,26 @@ pub async fn run_npm_client_script(script: &str) -> String {
     );
     stdout
 }
+
+/// The (stream, message) pairs of an activation record's log lines.
+pub fn log_messages(act: &Value) -> Vec<(String, String)> {
+    act["logs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("logs: {act}"))
+        .iter()
+        .map(|l| {
+            let l = l.as_str().unwrap();
+            let (stream, msg) = l[31..].split_once(": ").expect("stream: message");
+            (stream.to_string(), msg.to_string())
+        })
+        .collect()
+}
+
+/// Invokes `name` once per parameter object, all at once, blocking; (status, body) of each.
+pub async fn invoke_all(p: &Platform, name: &str, params: Vec<Value>) -> Vec<(u16, Value)> {
+    let calls = params.into_iter().map(|params| {
+        let path = format!("/actions/{name}?blocking=true");
+        async move { p.call(reqwest::Method::POST, &path, Some(params)).await }
+    });
+    futures::future::join_all(calls).await
+}
