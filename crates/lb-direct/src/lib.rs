@@ -289,27 +289,30 @@ impl Shared {
             let mut table = self.table.lock();
             let left = route.active.fetch_sub(1, Ordering::Relaxed) - 1;
             route.last_used_ms.store(self.now_ms(), Ordering::Relaxed);
-            let routes = table.get_mut(key);
-            if !fit && !route.retired.swap(true, Ordering::Relaxed) {
-                if let Some(routes) = &routes {
+            let newly_unfit = !fit && !route.retired.swap(true, Ordering::Relaxed);
+            if let Some(routes) = table.get_mut(key) {
+                if newly_unfit {
+                    routes.remove(route);
                     // Those waiting may need a new container now.
                     routes.ready.notify_waiters();
-                }
-                if let Some(routes) = table.get_mut(key) {
-                    routes.remove(route);
-                }
-            } else if let Some(routes) = routes {
-                if routes.waiting > 0 && !route.retired.load(Ordering::Relaxed) {
+                } else if routes.waiting > 0 && !route.retired.load(Ordering::Relaxed) {
                     routes.ready.notify_one();
                 }
             }
             left == 0 && route.retired.load(Ordering::Relaxed)
         };
         if destroy {
-            warn!(
-                container = route.lease.container_id(),
-                "destroying a failed shared container"
-            );
+            if fit {
+                debug!(
+                    container = route.lease.container_id(),
+                    "destroying a retired shared container"
+                );
+            } else {
+                warn!(
+                    container = route.lease.container_id(),
+                    "destroying a failed shared container"
+                );
+            }
             route.lease.end().await;
         }
     }
